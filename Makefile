@@ -1,0 +1,42 @@
+# One command each, on a fresh machine: `make book` builds the book, `make test` runs every test.
+# Every target creates the virtual environment (.venv) on first use.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.PHONY: all env book test model reproduce bench clean
+
+all: book
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_QUIET) torch==2.13.0 2> >(grep -v "is ignored" >&2)
+	$(PY) -m pip install $(PIP_QUIET) -e '.[book,test]' 2> >(grep -v "is ignored" >&2)
+	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $(STAMP)
+
+env: $(STAMP)
+
+## book: execute every notebook with the quick profile and build the static site into _build/html
+book: env
+	$(VENV)/bin/jupyter-book build -W -n --keep-going .
+	@echo "The book is at _build/html/index.html"
+
+## test: library tests (pytest) and notebook tests (nbval) in one run
+test: env
+	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+## model: rebuild the embedded default model from scratch (deterministic for a fixed seed)
+model: env
+	$(PY) -m rarelib.training --out data/models/story-gptneo --work build/model
+
+## bench: performance measurements; tables on stdout, JSON in benchmarks/results
+bench: env
+	for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf _build build .pytest_cache .jupyter_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

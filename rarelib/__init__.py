@@ -1,0 +1,22 @@
+"""rarelib: rare event analysis of language models.
+
+One module per stage of the data flow: ``models`` (load a causal LM), ``corpus`` and
+``training`` (how the embedded default model was made), ``observables``, ``direct``,
+``tps``, ``tilting``, ``reweighting`` (MBAR), ``diagnostics``, ``exact``, ``storage``,
+``plots`` and ``params``.
+"""
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "models", "corpus", "training", "observables", "direct", "tps", "tilting",
+    "reweighting", "diagnostics", "exact", "chains", "generation", "storage", "plots", "params",
+)
+
+
+def __getattr__(name: str):
+    """Import submodules lazily, so ``import rarelib`` stays fast and light."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"rarelib.{name}")
+    raise AttributeError(f"module 'rarelib' has no attribute {name!r}")

@@ -1,0 +1,76 @@
+"""rarelib.models: loading offline, the CausalLM interface, clear errors."""
+import pytest
+import torch
+
+from rarelib import models
+
+
+@pytest.fixture(scope="module")
+def default_lm():
+    return models.load("default")
+
+
+def test_default_model_loads_and_fits_the_protocol(default_lm):
+    assert isinstance(default_lm, models.CausalLM)
+    assert default_lm.vocab_size == 2048
+    assert default_lm.context_length >= 256
+    ids = default_lm.encode("Once upon a time, in a big forest, there lived a")
+    assert default_lm.decode(ids) == "Once upon a time, in a big forest, there lived a"
+
+
+def test_default_model_is_small_and_stored_as_safetensors():
+    weights = list(models.DEFAULT_MODEL_DIR.glob("*.safetensors"))
+    assert weights and sum(w.stat().st_size for w in weights) <= 20 * 2**20
+    assert not list(models.DEFAULT_MODEL_DIR.glob("*.bin"))
+
+
+@pytest.mark.parametrize("architecture", ["gpt2", "gpt-neo"])
+def test_cached_logits_equal_full_forward(architecture):
+    lm = models.random_model(architecture, alphabet="ab .", context_length=16, seed=3)
+    ids = torch.tensor([[0, 1, 2, 3, 0, 1], [3, 3, 2, 1, 0, 0]])
+    full, _ = lm.logits(ids)
+    head, cache = lm.logits(ids[:, :4])
+    tail, _ = lm.logits(ids[:, 4:], cache)
+    torch.testing.assert_close(torch.cat([head, tail], dim=1), full, atol=1e-5, rtol=1e-5)
+
+
+def test_saved_folder_round_trips(tmp_path):
+    lm = models.random_model("gpt-neo", seed=1)
+    lm.model.save_pretrained(tmp_path, safe_serialization=True)
+    lm.tokenizer.save_pretrained(tmp_path)
+    loaded = models.load(tmp_path)
+    ids = torch.tensor([[0, 1, 2, 3]])
+    torch.testing.assert_close(loaded.logits(ids)[0], lm.logits(ids)[0])
+    assert loaded.decode([0, 1, 2]) == "ab "
+
+
+def test_missing_folder_names_the_problem(tmp_path):
+    with pytest.raises(models.ModelNotFoundError, match="no such folder"):
+        models.load(tmp_path / "nowhere")
+
+
+def test_unavailable_hub_id_says_offline_and_how_to_fix():
+    with pytest.raises(models.ModelNotFoundError, match="not available offline.*save_pretrained"):
+        models.load("roneneldan/TinyStories-8M-not-cached")
+
+
+def test_folder_without_safetensors_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(models.ModelNotFoundError, match="safetensors"):
+        models.load(tmp_path)
+
+
+def test_device_selection():
+    assert models.resolve_device("cpu") == torch.device("cpu")
+    assert models.resolve_device("auto").type in {"cpu", "cuda"}
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            models.resolve_device("cuda")
+    with pytest.raises(ValueError, match="not a device"):
+        models.resolve_device("tpu-9")
+
+
+def test_character_tokenizer_rejects_repeated_symbols():
+    with pytest.raises(ValueError, match="distinct"):
+        models.character_tokenizer("aab")
