@@ -40,11 +40,11 @@ class TrainingConfig:
     num_layers: int = 8
     num_heads: int = 4
     batch_size: int = 32
-    steps: int = 2000
+    steps: int = 1800
     learning_rate: float = 2e-3
     warmup_steps: int = 100
     weight_decay: float = 0.1
-    eval_every: int = 250
+    eval_every: int = 300
     eval_batches: int = 40
     threads: int = 2
 
