@@ -246,6 +246,7 @@ def card_samples(model, tokenizer, seed: int, n: int = 10, max_new_tokens: int =
     """Ten continuations of the card prompt at temperature 1 (pure ancestral sampling)."""
     torch.manual_seed(seed)
     prompt = tokenizer(CARD_PROMPT, return_tensors="pt").input_ids.repeat(n, 1)
+    max_new_tokens = min(max_new_tokens, model.config.max_position_embeddings - prompt.shape[1])
     with torch.inference_mode():
         out = model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
                              max_new_tokens=max_new_tokens, pad_token_id=tokenizer.eos_token_id)
