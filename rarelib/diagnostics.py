@@ -1,0 +1,238 @@
+"""Convergence checks and error bars: burn-in, R-hat, ESS, acceptance, bootstrap percentiles, Wilson.
+
+Chains arrive as arrays ``(chain, draw, bias)`` — the layout of :mod:`rarelib.storage` —
+and every per-bias diagnostic returns one number per bias, ``(K,)``. ArviZ computes R-hat
+and ESS; this module only slices the arrays and says what a missing value means:
+
+* R-hat is ``NaN`` where it cannot be computed: fewer than 2 chains, fewer than 4 draws,
+  or a constant observable. :mod:`rarelib.reweighting` keeps such biases and says so.
+* ESS is ``NaN`` with fewer than 4 draws; acceptance is ``NaN`` where nothing was recorded.
+
+Intervals are 96% (2nd/98th percentiles) unless ``level`` says otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+DEFAULT_BURN_IN = 0.1
+DEFAULT_LEVEL = 0.96
+RHAT_METHODS = {"rank": "rank-normalised split R-hat", "identity": "classic Gelman-Rubin R-hat"}
+ESS_METHODS = ("bulk", "tail")
+MIN_DRAWS = 4  # ArviZ's minimum for R-hat and ESS
+
+
+def check_level(level: float) -> float:
+    """Return ``level`` if it is a probability strictly between 0 and 1, else raise ValueError."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level={level!r}; use a coverage probability strictly between 0 and 1, e.g. 0.96")
+    return float(level)
+
+
+def check_bin_edges(edges, name: str = "bins") -> np.ndarray:
+    """Return ``edges`` as float64 (B+1,) after checking they are finite and strictly increasing."""
+    edges = np.asarray(edges, dtype=np.float64)
+    if edges.ndim != 1 or edges.size < 2:
+        raise ValueError(f"{name} must be a 1-D array of at least 2 bin edges; got shape {edges.shape}")
+    if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"{name} must be finite and strictly increasing; got {edges}")
+    return edges
+
+
+def _check_chains(values: np.ndarray, name: str) -> np.ndarray:
+    values = np.asarray(values)
+    if values.ndim != 3:
+        raise ValueError(f"{name} must have dims (chain, draw, bias); got shape {values.shape}")
+    return values
+
+
+def check_burn_in(fraction: float) -> float:
+    """Return ``fraction`` if it is a burn-in fraction in [0, 1), else raise ValueError."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"burn_in={fraction!r}; use a fraction of each bias segment in [0, 1)")
+    return float(fraction)
+
+
+def burn_in_draws(n_draws: int, fraction: float) -> int:
+    """Number of leading draws to drop from a segment of ``n_draws``: floor(fraction · n_draws)."""
+    return int(np.floor(check_burn_in(fraction) * n_draws))
+
+
+def drop_burn_in(values: np.ndarray, fraction: float = DEFAULT_BURN_IN) -> np.ndarray:
+    """Drop the first ``fraction`` of the draw axis (axis 1) of (M, N, K, ...) → (M, N − n_burn, K, ...)."""
+    values = np.asarray(values)
+    return values[:, burn_in_draws(values.shape[1], fraction):]
+
+
+def rhat_per_bias(phi: np.ndarray, method: str = "rank") -> np.ndarray:
+    """R-hat of each bias over chains: phi (M, N, K) → (K,); NaN where it cannot be computed.
+
+    method: ``"rank"`` (ArviZ's rank-normalised split R-hat) or ``"identity"`` (classic
+    Gelman–Rubin, the paper's choice).
+    """
+    import arviz as az
+
+    if method not in RHAT_METHODS:
+        raise ValueError(f"rhat_method={method!r}; use one of {sorted(RHAT_METHODS)}")
+    phi = _check_chains(phi, "phi")
+    if phi.shape[0] < 2 or phi.shape[1] < MIN_DRAWS:
+        return np.full(phi.shape[2], np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):  # constant chains: 0/0, reported as NaN
+        return np.array([az.rhat(phi[:, :, k], method=method) for k in range(phi.shape[2])], dtype=np.float64)
+
+
+def ess_per_bias(values: np.ndarray, method: str = "bulk") -> np.ndarray:
+    """Effective sample size of each bias (ArviZ): values (M, N, K) → (K,); NaN with fewer than 4 draws."""
+    import arviz as az
+
+    if method not in ESS_METHODS:
+        raise ValueError(f"ess method={method!r}; use one of {ESS_METHODS}")
+    values = _check_chains(values, "values")
+    if values.shape[1] < MIN_DRAWS:
+        return np.full(values.shape[2], np.nan)
+    return np.array([az.ess(values[:, :, k], method=method) for k in range(values.shape[2])], dtype=np.float64)
+
+
+def acceptance_per_bias(accepted: np.ndarray) -> np.ndarray:
+    """Fraction of accepted moves per bias: accepted (M, N, K) bool → (K,)."""
+    accepted = _check_chains(accepted, "accepted")
+    return accepted.mean(axis=(0, 1), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class BiasDiagnostics:
+    """Diagnostics of bias segments, one entry per segment: every field is an array (K,)."""
+
+    bias: np.ndarray
+    n_chains: np.ndarray
+    n_draws: np.ndarray
+    rhat_rank: np.ndarray
+    rhat_identity: np.ndarray
+    ess_bulk: np.ndarray
+    ess_tail: np.ndarray
+    acceptance: np.ndarray
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[BiasDiagnostics]) -> BiasDiagnostics:
+        """The segments of several runs in one table."""
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+
+    def rhat(self, method: str) -> np.ndarray:
+        """R-hat by ``method`` ("rank" or "identity"), (K,)."""
+        if method not in RHAT_METHODS:
+            raise ValueError(f"rhat_method={method!r}; use one of {sorted(RHAT_METHODS)}")
+        return self.rhat_rank if method == "rank" else self.rhat_identity
+
+
+def diagnose(phi: np.ndarray, biases: np.ndarray, accepted: np.ndarray | None = None) -> BiasDiagnostics:
+    """All per-bias diagnostics of (already burnt-in) chains.
+
+    phi: (M, N, K) the biased observable; biases: (K,) λ per segment;
+    accepted: (M, N, K) bool or None (acceptance is then NaN).
+    """
+    phi = _check_chains(phi, "phi")
+    biases = np.asarray(biases, dtype=np.float64)
+    n_chains, n_draws, n_biases = phi.shape
+    if biases.shape != (n_biases,):
+        raise ValueError(f"biases has shape {biases.shape}; phi has {n_biases} biases")
+    if accepted is None:
+        acceptance = np.full(n_biases, np.nan)
+    elif np.shape(accepted) != phi.shape:
+        raise ValueError(f"accepted has shape {np.shape(accepted)}; phi has shape {phi.shape}")
+    else:
+        acceptance = acceptance_per_bias(accepted)
+    return BiasDiagnostics(
+        bias=biases,
+        n_chains=np.full(n_biases, n_chains),
+        n_draws=np.full(n_biases, n_draws),
+        rhat_rank=rhat_per_bias(phi, "rank"),
+        rhat_identity=rhat_per_bias(phi, "identity"),
+        ess_bulk=ess_per_bias(phi, "bulk"),
+        ess_tail=ess_per_bias(phi, "tail"),
+        acceptance=acceptance,
+    )
+
+
+def log_percentile_interval(log_values: np.ndarray, level: float = DEFAULT_LEVEL) -> np.ndarray:
+    """Percentile interval of positive bootstrap replicas given as logs: (R, ...) → (2, ...).
+
+    Returns the logs of the (1 − level)/2 and (1 + level)/2 percentiles of exp(log_values)
+    along axis 0, interpolating linearly between order statistics of the values
+    themselves (numpy's default rule), computed in log space so that zeros (log = −inf)
+    and values far below 1e-300 stay exact.
+    """
+    level = check_level(level)
+    log_values = np.sort(np.asarray(log_values, dtype=np.float64), axis=0)
+    n_replicas = log_values.shape[0]
+    if n_replicas < 2:
+        raise ValueError(f"a percentile interval needs at least 2 bootstrap replicas; got {n_replicas}")
+    positions = (n_replicas - 1) * np.array([(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    below = np.floor(positions).astype(int)
+    above = np.minimum(below + 1, n_replicas - 1)
+    fraction = (positions - below).reshape((2,) + (1,) * (log_values.ndim - 1))
+    with np.errstate(divide="ignore"):
+        return np.logaddexp(np.log1p(-fraction) + log_values[below], np.log(fraction) + log_values[above])
+
+
+def wilson_interval(successes, trials, level: float = DEFAULT_LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for binomial proportions, vectorised (arrays broadcast).
+
+    successes, trials: integer arrays (...) with 0 ≤ successes ≤ trials, trials ≥ 1.
+    Returns (lower, upper), each (...), the bounds of the ``level`` interval.
+    """
+    level = check_level(level)
+    successes = np.asarray(successes, dtype=np.float64)
+    trials = np.asarray(trials, dtype=np.float64)
+    try:
+        successes, trials = np.broadcast_arrays(successes, trials)
+    except ValueError:
+        raise ValueError(f"successes {successes.shape} and trials {trials.shape} do not broadcast") from None
+    if np.any(trials < 1) or np.any(successes < 0) or np.any(successes > trials):
+        raise ValueError("need 0 ≤ successes ≤ trials and trials ≥ 1 for every proportion")
+    z = stats.norm.ppf((1.0 + level) / 2.0)
+    proportion = successes / trials
+    shrink = 1.0 + z**2 / trials
+    centre = (proportion + z**2 / (2.0 * trials)) / shrink
+    half_width = z / shrink * np.sqrt(proportion * (1.0 - proportion) / trials + z**2 / (4.0 * trials**2))
+    return np.clip(centre - half_width, 0.0, 1.0), np.clip(centre + half_width, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class DirectHistogram:
+    """Histogram of i.i.d. samples: bin_edges (B+1,), counts (B,), probability (B,) = counts / n_samples,
+    interval (2, B) Wilson bounds on the probability."""
+
+    bin_edges: np.ndarray
+    counts: np.ndarray
+    n_samples: int
+    probability: np.ndarray
+    interval: np.ndarray
+
+    @property
+    def density(self) -> np.ndarray:
+        """Probability per unit φ, (B,)."""
+        return self.probability / np.diff(self.bin_edges)
+
+    @property
+    def density_interval(self) -> np.ndarray:
+        """Wilson bounds on the density, (2, B)."""
+        return self.interval / np.diff(self.bin_edges)
+
+
+def direct_histogram(samples: np.ndarray, bins, level: float = DEFAULT_LEVEL) -> DirectHistogram:
+    """Histogram of direct (i.i.d.) samples with Wilson intervals per bin.
+
+    samples: (N,) observable values (any shape is flattened). bins: (B+1,) edges, numpy's
+    convention (the last bin is closed). Probabilities are per sample drawn, so samples
+    outside the bins count in the denominator.
+    """
+    edges = check_bin_edges(bins)
+    samples = np.asarray(samples, dtype=np.float64).ravel()
+    if samples.size == 0 or not np.all(np.isfinite(samples)):
+        raise ValueError(f"samples must be non-empty and finite; got {samples.size} values")
+    counts, _ = np.histogram(samples, bins=edges)
+    lower, upper = wilson_interval(counts, samples.size, level)
+    return DirectHistogram(edges, counts, samples.size, counts / samples.size, np.stack([lower, upper]))
