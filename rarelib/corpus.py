@@ -1534,23 +1534,29 @@ def word_types(stories: list[str]) -> set[str]:
     return {word for story in stories for word in re.findall(r"[a-z]+", story.lower())}
 
 
-def write_corpus(path: str | Path, n_stories: int, seed: int) -> dict:
-    """Generate a corpus and write it as UTF-8, stories separated by ``<|endoftext|>`` lines.
-
-    Returns metadata: n_stories, seed, n_characters, n_words, n_word_types, sha256.
-    """
-    stories = generate_corpus(n_stories, seed)
-    text = STORY_SEPARATOR.join(stories) + "\n"
-    path = Path(path)
-    path.write_text(text, encoding="utf-8")
+def describe(stories: list[str], seed: int) -> dict:
+    """Metadata of a corpus: n_stories, seed, n_characters, n_words, n_word_types, sha256 of its file text."""
+    text = corpus_text(stories)
     return {
-        "n_stories": n_stories,
+        "n_stories": len(stories),
         "seed": seed,
         "n_characters": len(text),
         "n_words": sum(len(story.split()) for story in stories),
         "n_word_types": len(word_types(stories)),
         "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
     }
+
+
+def corpus_text(stories: list[str]) -> str:
+    """The file text of a corpus: stories separated by ``<|endoftext|>`` lines."""
+    return STORY_SEPARATOR.join(stories) + "\n"
+
+
+def write_corpus(path: str | Path, n_stories: int, seed: int) -> dict:
+    """Generate a corpus and write it as UTF-8 (see :func:`corpus_text`); returns :func:`describe`'s metadata."""
+    stories = generate_corpus(n_stories, seed)
+    Path(path).write_text(corpus_text(stories), encoding="utf-8")
+    return describe(stories, seed)
 
 
 def read_corpus(path: str | Path) -> list[str]:
