@@ -36,16 +36,16 @@ class TrainingConfig:
     validation_fraction: float = 0.05
     vocab_size: int = 2048
     context_length: int = 256
-    hidden_size: int = 128
-    num_layers: int = 8
+    hidden_size: int = 160
+    num_layers: int = 4
     num_heads: int = 4
     batch_size: int = 32
-    steps: int = 1800
+    steps: int = 1000
     learning_rate: float = 2e-3
     warmup_steps: int = 100
     weight_decay: float = 0.1
-    eval_every: int = 300
-    eval_batches: int = 40
+    eval_every: int = 100
+    eval_batches: int = 20
     threads: int = 2
 
 
@@ -238,6 +238,7 @@ def train(config: TrainingConfig, out: Path, work: Path) -> dict:
     tokenizer.save_pretrained(out)
     facts["samples"] = card_samples(model, tokenizer, seed=config.seed)
     (out / "training.json").write_text(json.dumps(facts, indent=2))
+    (out / "corpus.json").write_text(json.dumps(corpus.describe(stories, config.seed), indent=2))
     (out / "README.md").write_text(model_card(facts))
     return facts
 
