@@ -1,0 +1,373 @@
+"""Transition path sampling by forward shooting (the paper's Algorithm 2), batched: annealing and parallel tempering.
+
+Target: the tilted law p_λ(x) ∝ e^{−λφ(x)} p_M(x) over completions x of length L.
+
+Move (one step of every chain at once): draw a cut τ, keep the first τ completion tokens,
+regrow the rest from p_M at temperature 1 (:func:`rarelib.generation.regrow`), accept if
+log U < −λ(φ′ − φ). With τ uniform on a set T of size L, the proposal is
+q(x′|x) = (1/L) Σ_{τ∈T} 1[x′_{≤τ} = x_{≤τ}] p_M(x′_{>τ} | x_{≤τ}), and each term of
+p_M(x) q(x′|x) = (1/L) Σ_τ 1[x′_{≤τ} = x_{≤τ}] p_M(x_{≤τ}) p_M(x_{>τ}|x_{≤τ}) p_M(x′_{>τ}|x_{≤τ})
+is symmetric in x and x′: q is in detailed balance with p_M, so the Metropolis–Hastings
+ratio for p_λ is e^{−λ(φ′ − φ)} and no model probability is needed.
+
+Cut law (``cuts``): ``"uniform"`` (default) draws τ uniformly in {0..L−1}; τ = 0 regrows the
+whole completion, so every completion can be reached and the chain samples p_λ exactly.
+``"paper"`` is the paper's rule, τ uniform in {1..L}: the first completion token is never
+changed (its marginal stays p_M's, so the chain cannot sample p_λ) and τ = L is a null move.
+``cut`` in the results is always the number of kept tokens.
+
+Each driver records after every step, per chain and bias, φ and every recorded observable
+(posterior), ``accepted`` and ``cut`` (sample_stats), optionally the tokens of the current
+state, in the layout of :mod:`rarelib.storage`. Checkpoints (``.npz``, no pickle, atomic)
+hold the state, the records so far and the generator state; calling a driver again with the
+same arguments resumes and returns exactly what an uninterrupted run returns.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from rarelib import observables as obs
+from rarelib import storage
+from rarelib.generation import (
+    PromptContext, check_completion_length, check_positive_int, check_seed, encode_prompt, prompt_token_ids, regrow,
+)
+from rarelib.models import CausalLM
+
+CUT_RULES = ("uniform", "paper")
+DEFAULT_RECORD = ("logprob", "ari", "repeats")
+
+
+class TPSState(NamedTuple):
+    """R chains: completions (R, L) int64, token_logprobs (R, L) float32 (log p_M at T = 1),
+    phi (R,) float64 (the biased observable), recorded: name → (R,) float64."""
+
+    completions: torch.Tensor
+    token_logprobs: torch.Tensor
+    phi: np.ndarray
+    recorded: dict[str, np.ndarray]
+
+    def take(self, rows: np.ndarray) -> TPSState:
+        """The chains in the order ``rows`` (R,)."""
+        index = torch.from_numpy(rows)
+        return TPSState(self.completions[index], self.token_logprobs[index], self.phi[rows],
+                        {name: values[rows] for name, values in self.recorded.items()})
+
+    def where(self, mask: np.ndarray, other: TPSState) -> TPSState:
+        """Rows of ``other`` where ``mask`` (R,) is true, of ``self`` elsewhere."""
+        rows = torch.from_numpy(mask)
+        return TPSState(
+            torch.where(rows[:, None], other.completions, self.completions),
+            torch.where(rows[:, None], other.token_logprobs, self.token_logprobs),
+            np.where(mask, other.phi, self.phi),
+            {name: np.where(mask, other.recorded[name], values) for name, values in self.recorded.items()},
+        )
+
+
+class StepInfo(NamedTuple):
+    """accepted (R,) bool; cut (R,) int64, the number of kept tokens of each proposal."""
+
+    accepted: np.ndarray
+    cut: np.ndarray
+
+
+@dataclass(frozen=True)
+class ShootingKernel:
+    """Forward shooting for one model, prompt, completion length and biased observable.
+
+    Build with :func:`build_kernel`; ``init`` and ``step`` are pure up to the generator.
+    """
+
+    lm: CausalLM
+    prompt: PromptContext
+    completion_length: int
+    observable: obs.Observable
+    recorded: dict[str, obs.Observable]
+    cuts: str = "uniform"
+
+    def _evaluate(self, completions: torch.Tensor, token_logprobs: torch.Tensor) -> tuple[np.ndarray, dict]:
+        wanted = {self.observable.__name__: self.observable, **self.recorded}
+        values = obs.evaluate(wanted, self.lm, self.prompt.ids.cpu(), completions, token_logprobs)
+        return values[self.observable.__name__], {name: values[name] for name in self.recorded}
+
+    def _grow(self, completions, token_logprobs, cut, generator) -> TPSState:
+        uniforms = torch.rand(completions.shape, generator=generator, dtype=torch.float64)
+        grown = regrow(self.lm, self.prompt, completions, token_logprobs, cut, uniforms)
+        phi, recorded = self._evaluate(grown.completions, grown.token_logprobs)
+        return TPSState(grown.completions, grown.token_logprobs, phi, recorded)
+
+    def init(self, n_rows: int, generator: torch.Generator) -> TPSState:
+        """``n_rows`` chains started from direct samples of p_M."""
+        empty = torch.zeros((n_rows, self.completion_length), dtype=torch.int64)
+        return self._grow(empty, empty.float(), torch.zeros(n_rows, dtype=torch.int64), generator)
+
+    def draw_cuts(self, n_rows: int, generator: torch.Generator) -> torch.Tensor:
+        """(R,) int64 numbers of kept tokens: uniform in {0..L−1}, or in {1..L} for ``cuts="paper"``."""
+        low = 0 if self.cuts == "uniform" else 1
+        return torch.randint(low, low + self.completion_length, (n_rows,), generator=generator)
+
+    def step(self, state: TPSState, lam, generator: torch.Generator) -> tuple[TPSState, StepInfo]:
+        """One shooting move of every chain at bias ``lam`` (scalar or (R,) per chain)."""
+        n_rows = len(state.phi)
+        cut = self.draw_cuts(n_rows, generator)
+        proposal = self._grow(state.completions, state.token_logprobs, cut, generator)
+        log_u = torch.rand(n_rows, generator=generator, dtype=torch.float64).log().numpy()
+        accepted = log_u < -np.asarray(lam, dtype=np.float64) * (proposal.phi - state.phi)
+        return state.where(accepted, proposal), StepInfo(accepted, cut.numpy())
+
+
+def build_kernel(
+    lm: CausalLM,
+    prompt: str | Sequence[int] | torch.Tensor,
+    completion_length: int,
+    observable: str | obs.Observable,
+    record: Sequence[str | obs.Observable] = DEFAULT_RECORD,
+    cuts: str = "uniform",
+) -> ShootingKernel:
+    """A :class:`ShootingKernel`, with every argument checked (ValueError naming the bad one)."""
+    prompt_ids = prompt_token_ids(lm, prompt)
+    length = check_completion_length(lm, len(prompt_ids), completion_length)
+    if cuts not in CUT_RULES:
+        raise ValueError(f"cuts must be one of {CUT_RULES}; got {cuts!r}")
+    return ShootingKernel(lm, encode_prompt(lm, prompt_ids), length, obs.get_observable(observable),
+                          obs.get_observables(record), cuts)
+
+
+def swap_neighbours(state: TPSState, ladder: np.ndarray, parity: int, generator: torch.Generator):
+    """Replica exchange between rungs (k, k+1) for k ≡ parity (mod 2), in every replica set.
+
+    Rows are rung-major: row k·M + m is replica set m at rung k of ``ladder`` (K,). A pair
+    swaps states with probability min(1, exp((λ_k − λ_{k+1})(φ_k − φ_{k+1}))).
+    Returns (state, attempted (R,), accepted (R,)), flags set on the lower rung of each pair.
+    """
+    n_rungs = len(ladder)
+    rows = np.arange(len(state.phi)).reshape(n_rungs, -1)
+    lower = np.arange(parity, n_rungs - 1, 2)
+    log_u = torch.rand((len(lower), rows.shape[1]), generator=generator, dtype=torch.float64).log().numpy()
+    phi = state.phi[rows]
+    accept = log_u < (ladder[lower] - ladder[lower + 1])[:, None] * (phi[lower] - phi[lower + 1])
+    order = rows.copy()
+    order[lower] = np.where(accept, rows[lower + 1], rows[lower])
+    order[lower + 1] = np.where(accept, rows[lower], rows[lower + 1])
+    attempted = np.zeros(rows.shape, dtype=bool)
+    attempted[lower] = True
+    accepted = np.zeros(rows.shape, dtype=bool)
+    accepted[lower] = accept
+    return state.take(order.ravel()), attempted.ravel(), accepted.ravel()
+
+
+# --------------------------------------------------------------------------- drivers
+
+def check_biases(biases) -> np.ndarray:
+    """``biases`` as a non-empty 1-D float64 array of finite numbers, else ValueError."""
+    try:
+        values = np.asarray(biases, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = np.array([np.nan])
+    if values.ndim != 1 or values.size == 0 or not np.isfinite(values).all():
+        raise ValueError(f"biases must be a non-empty 1-D sequence of finite numbers; got {biases!r}")
+    return values
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How the R rows and the steps map onto records (chain M, draw N, bias K).
+
+    Annealing: R = M rows, all at biases[step // N], draw = step % N. Tempering: R = K·M
+    rows, rung-major, row k·M + m at biases[k], draw = step.
+    """
+
+    biases: np.ndarray
+    draws: int
+    n_chains: int
+    tempering: bool
+
+    @property
+    def n_rows(self) -> int:
+        return self.n_chains * (len(self.biases) if self.tempering else 1)
+
+    @property
+    def total_steps(self) -> int:
+        return self.draws * (1 if self.tempering else len(self.biases))
+
+    def row_biases(self, step: int) -> np.ndarray:
+        if self.tempering:
+            return np.repeat(self.biases, self.n_chains)
+        return np.full(self.n_chains, self.biases[step // self.draws])
+
+    def write(self, records: dict[str, np.ndarray], step: int, values: dict[str, np.ndarray]) -> None:
+        """Store per-row ``values`` (R, ...) of ``step`` into ``records`` (M, N, K, ...)."""
+        if self.tempering:
+            draw, rungs, columns = step, len(self.biases), slice(None)
+        else:
+            bias, draw = divmod(step, self.draws)
+            rungs, columns = 1, slice(bias, bias + 1)
+        for name, value in values.items():
+            value = np.asarray(value)
+            records[name][:, draw, columns] = value.reshape(rungs, self.n_chains, *value.shape[1:]).swapaxes(0, 1)
+
+
+def _empty_records(layout: _Layout, names: Sequence[str], stats: Sequence[str], keep_tokens: bool, length: int):
+    shape = (layout.n_chains, layout.draws, len(layout.biases))
+    records = {name: np.full(shape, np.nan) for name in ("phi", *names)}
+    if keep_tokens:
+        records["tokens"] = np.zeros(shape + (length,), dtype=np.int32)
+    for stat in stats:
+        records[stat] = np.zeros(shape, dtype=np.int32 if stat == "cut" else bool)
+    return records
+
+
+def _save_checkpoint(path: Path, config: dict, step: int, state: TPSState, records: dict, generator) -> None:
+    arrays = {"config": np.array(json.dumps(config)), "steps_done": np.array(step),
+              "generator_state": generator.get_state().numpy(),
+              "state_completions": state.completions.numpy(), "state_token_logprobs": state.token_logprobs.numpy(),
+              "state_phi": state.phi}
+    arrays.update({f"state_recorded_{name}": values for name, values in state.recorded.items()})
+    arrays.update({f"record_{name}": values for name, values in records.items()})
+    storage.save_arrays(path, arrays)
+
+
+def _load_checkpoint(path: Path, config: dict, generator) -> tuple[int, TPSState, dict]:
+    arrays = storage.load_arrays(path)
+    storage.check_same_config(json.loads(str(arrays["config"])), config, f"checkpoint {path}")
+    generator.set_state(torch.from_numpy(arrays["generator_state"]))
+    state = TPSState(torch.from_numpy(arrays["state_completions"]), torch.from_numpy(arrays["state_token_logprobs"]),
+                     arrays["state_phi"], {name: arrays[f"state_recorded_{name}"] for name in config["record"]})
+    records = {key.removeprefix("record_"): value for key, value in arrays.items() if key.startswith("record_")}
+    return int(arrays["steps_done"]), state, records
+
+
+def _run(kernel: ShootingKernel, layout: _Layout, config: dict, checkpoint, checkpoint_every: int, progress: bool,
+         callback) -> dict[str, np.ndarray]:
+    """The step loop shared by both drivers; returns the filled records (M, N, K, ...)."""
+    generator = torch.Generator().manual_seed(config["seed"])
+    path = None if checkpoint is None else Path(checkpoint)
+    swap_every = config.get("swap_every")
+    stats = ("accepted", "cut") + (("swap_attempted", "swap_accepted") if swap_every else ())
+    if path is not None and path.is_file():
+        done, state, records = _load_checkpoint(path, config, generator)
+    else:
+        done = 0
+        records = _empty_records(layout, list(kernel.recorded), stats, config["keep_tokens"], kernel.completion_length)
+        state = kernel.init(layout.n_rows, generator)
+    with tqdm(total=layout.total_steps, initial=done, disable=not progress, unit="step") as bar:
+        for step in range(done, layout.total_steps):
+            state, info = kernel.step(state, layout.row_biases(step), generator)
+            values = {"accepted": info.accepted, "cut": info.cut}
+            if swap_every and (step + 1) % swap_every == 0:
+                parity = ((step + 1) // swap_every - 1) % 2
+                state, values["swap_attempted"], values["swap_accepted"] = swap_neighbours(
+                    state, layout.biases, parity, generator)
+            values.update({"phi": state.phi, **state.recorded})
+            if config["keep_tokens"]:
+                values["tokens"] = state.completions.numpy()
+            layout.write(records, step, values)
+            if path is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == layout.total_steps):
+                _save_checkpoint(path, config, step + 1, state, records, generator)
+            bar.update(1)
+            if callback is not None:
+                callback(step, state, info)
+    return records
+
+
+def _prepare(lm, prompt, completion_length, observable, record, cuts, checkpoint_every, *, biases, n_chains, seed,
+             keep_tokens, sampler, **counts) -> tuple[ShootingKernel, dict]:
+    """The kernel and the run's configuration (what a checkpoint must match), every argument checked.
+
+    counts: the driver's step counts (positive integers) by name.
+    """
+    kernel = build_kernel(lm, prompt, completion_length, observable, record, cuts)
+    check_positive_int("checkpoint_every", checkpoint_every)
+    config = {
+        "sampler": sampler, "model": lm.name, "prompt_ids": kernel.prompt.ids.tolist(),
+        "completion_length": kernel.completion_length, "observable": kernel.observable.__name__,
+        "record": list(kernel.recorded), "cuts": cuts, "biases": check_biases(biases).tolist(),
+        "n_chains": check_positive_int("n_chains", n_chains), "seed": check_seed(seed),
+        "keep_tokens": bool(keep_tokens),
+        **{name: check_positive_int(name, value) for name, value in counts.items()},
+    }
+    return kernel, config
+
+
+def _inference_data(records: dict, kernel: ShootingKernel, config: dict):
+    stat_names = ("accepted", "cut", "swap_attempted", "swap_accepted")
+    stats = {name: values for name, values in records.items() if name in stat_names}
+    posterior = {name: values for name, values in records.items() if name not in stat_names}
+    attrs = {key: value for key, value in config.items() if key not in ("prompt_ids", "biases", "record")}
+    attrs.update(prompt=kernel.lm.decode(config["prompt_ids"]), record=",".join(config["record"]))
+    return storage.make_run(posterior, config["biases"], sample_stats=stats, attrs=attrs)
+
+
+def run_annealed(
+    lm: CausalLM,
+    prompt: str | Sequence[int] | torch.Tensor,
+    completion_length: int,
+    observable: str | obs.Observable,
+    biases: Sequence[float],
+    steps_per_bias: int,
+    n_chains: int,
+    seed: int = 0,
+    record: Sequence[str | obs.Observable] = DEFAULT_RECORD,
+    keep_tokens: bool = False,
+    cuts: str = "uniform",
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 100,
+    progress: bool = True,
+    callback: Callable[[int, TPSState, StepInfo], None] | None = None,
+):
+    """Annealed TPS: ``n_chains`` chains visit ``biases`` in order, ``steps_per_bias`` steps each.
+
+    Chains start from direct samples; the state carries over from one bias to the next.
+    Returns ``InferenceData`` (chain, draw = step within the bias, bias), ``sampler="annealed_tps"``.
+    checkpoint: ``.npz`` path written every ``checkpoint_every`` steps and at the end; an
+    existing one with the same arguments is resumed (ValueError if the arguments differ).
+    callback(step, state, info) runs after every step (global step index from 0).
+    """
+    kernel, config = _prepare(lm, prompt, completion_length, observable, record, cuts, checkpoint_every, biases=biases,
+                              n_chains=n_chains, seed=seed, keep_tokens=keep_tokens, sampler="annealed_tps",
+                              steps_per_bias=steps_per_bias)
+    layout = _Layout(np.array(config["biases"]), config["steps_per_bias"], config["n_chains"], tempering=False)
+    records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
+    return _inference_data(records, kernel, config)
+
+
+def run_tempering(
+    lm: CausalLM,
+    prompt: str | Sequence[int] | torch.Tensor,
+    completion_length: int,
+    observable: str | obs.Observable,
+    biases: Sequence[float],
+    n_steps: int,
+    n_chains: int,
+    swap_every: int = 1,
+    seed: int = 0,
+    record: Sequence[str | obs.Observable] = DEFAULT_RECORD,
+    keep_tokens: bool = False,
+    cuts: str = "uniform",
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 100,
+    progress: bool = True,
+    callback: Callable[[int, TPSState, StepInfo], None] | None = None,
+):
+    """Parallel tempering: a ladder of K ``biases`` × ``n_chains`` replica sets, one batch of K·M chains.
+
+    Every step moves every chain at its rung's bias; every ``swap_every`` steps neighbouring
+    rungs (even pairs, then odd pairs, alternating) try to swap states. Records after each
+    step (and swap) the state at each rung: chain = replica set, draw = step, bias = rung;
+    ``accepted``/``cut`` describe the shooting move made at that rung, ``swap_attempted`` /
+    ``swap_accepted`` the exchange between rung k and k+1 (set on rung k).
+    ``sampler="parallel_tempering"``; checkpoint and callback as in :func:`run_annealed`.
+    """
+    kernel, config = _prepare(lm, prompt, completion_length, observable, record, cuts, checkpoint_every, biases=biases,
+                              n_chains=n_chains, seed=seed, keep_tokens=keep_tokens, sampler="parallel_tempering",
+                              n_steps=n_steps, swap_every=swap_every)
+    layout = _Layout(np.array(config["biases"]), config["n_steps"], config["n_chains"], tempering=True)
+    records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
+    return _inference_data(records, kernel, config)

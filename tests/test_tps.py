@@ -1,0 +1,225 @@
+"""TPS: exact tilted laws on an enumerable model, λ = 0 against direct sampling, swaps, resume, errors."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from scipy import stats
+from scipy.special import logsumexp
+
+from rarelib import direct, generation, models, tps
+from rarelib import observables as obs
+from test_direct import chi_square_p_value, one_torch_thread  # noqa: F401 (autouse fixture)
+
+PROMPT = "ab a"
+LENGTH = 4  # 4 tokens over a 4-letter vocabulary: 256 completions, enumerated exactly
+SMALL_RUN = dict(completion_length=5, observable="repeats", biases=[-0.5, -1.0], n_chains=3, seed=11,
+                 record=("logprob", "repeats"), keep_tokens=True, progress=False)
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return models.random_model("gpt2", alphabet="ab .", context_length=16, seed=3)
+
+
+def cell_of(tokens: np.ndarray) -> np.ndarray:
+    """Index in 0..255 of each completion (..., 4) (base-4 code, first token most significant)."""
+    return (tokens.astype(np.int64) * 4 ** np.arange(LENGTH - 1, -1, -1)).sum(-1)
+
+
+def tilted_law(lm, observable: str, lam: float) -> np.ndarray:
+    """p_λ(x) ∝ e^{−λφ(x)} p_M(x) over all 256 completions, by scoring every one with the model."""
+    prompt_ids = generation.prompt_token_ids(lm, PROMPT)
+    every = torch.tensor(list(itertools.product(range(4), repeat=LENGTH)))
+    token_logprobs = generation.score(lm, prompt_ids, every)
+    phi = obs.evaluate({observable: obs.get_observable(observable)}, lm, prompt_ids, every, token_logprobs)[observable]
+    log_weights = token_logprobs.double().sum(1).numpy() - lam * phi
+    return np.exp(log_weights - logsumexp(log_weights))
+
+
+def final_state_p_value(lm, idata, observable: str, bias_index: int) -> float:
+    """Chi-square p-value of the chains' last states at one bias against the exact tilted law.
+
+    One state per chain: the chains are independent, so the cells are multinomial.
+    """
+    tokens = idata.posterior["tokens"].values[:, -1, bias_index]
+    lam = float(idata.posterior["bias"].values[bias_index])
+    return chi_square_p_value(np.bincount(cell_of(tokens), minlength=4**LENGTH), tilted_law(lm, observable, lam))
+
+
+@pytest.mark.parametrize("observable, biases", [("repeats", [-0.5, -1.5]), ("logprob", [0.6, -1.0])])
+def test_annealed_tps_samples_the_exact_tilted_law(lm, observable, biases):
+    """60 steps per bias: enough to forget the previous segment (25 were not: the chains lagged behind)."""
+    idata = tps.run_annealed(lm, PROMPT, LENGTH, observable, biases, steps_per_bias=60, n_chains=1200, seed=1,
+                             record=(), keep_tokens=True, progress=False)
+    for index in range(len(biases)):
+        assert final_state_p_value(lm, idata, observable, index) > 1e-3
+
+
+def test_parallel_tempering_samples_the_exact_tilted_law_at_every_rung(lm):
+    ladder = [0.0, -0.75, -1.5]
+    idata = tps.run_tempering(lm, PROMPT, LENGTH, "repeats", ladder, n_steps=50, n_chains=800, swap_every=1, seed=2,
+                              record=(), keep_tokens=True, progress=False)
+    for rung in range(len(ladder)):
+        assert final_state_p_value(lm, idata, "repeats", rung) > 1e-3
+    attempted = idata.sample_stats["swap_attempted"].values
+    assert attempted[:, 0::2, 0].all() and not attempted[:, 0::2, 1].any()  # even pairs after steps 1, 3, ...
+    assert attempted[:, 1::2, 1].all() and not attempted[:, 1::2, 0].any()  # odd pairs after steps 2, 4, ...
+    assert not attempted[:, :, 2].any()
+    rate = idata.sample_stats["swap_accepted"].values.sum((0, 1)) / attempted.sum((0, 1)).clip(1)
+    assert (0.2 < rate[:2]).all() and (rate[:2] < 1).all()
+
+
+def test_paper_cuts_freeze_the_first_token_and_miss_the_tilted_law(lm):
+    idata = tps.run_annealed(lm, PROMPT, LENGTH, "repeats", [-1.5], steps_per_bias=25, n_chains=1500, seed=3,
+                             record=(), keep_tokens=True, cuts="paper", progress=False)
+    first_tokens = idata.posterior["tokens"].values[:, :, 0, 0]
+    assert (first_tokens == first_tokens[:, :1]).all()
+    cuts = idata.sample_stats["cut"].values
+    assert cuts.min() == 1 and cuts.max() == LENGTH
+    assert final_state_p_value(lm, idata, "repeats", 0) < 1e-6
+
+
+def test_at_lambda_zero_tps_samples_what_direct_sampling_samples():
+    """Two-sample chi-square on Repeats: last TPS states of independent chains vs direct samples (GPT-Neo)."""
+    neo = models.random_model("gpt-neo", alphabet="abc .", context_length=24, seed=4)
+    chains = tps.run_annealed(neo, PROMPT, 8, "repeats", [0.0], steps_per_bias=10, n_chains=1500, seed=4, record=(),
+                              progress=False)
+    assert chains.sample_stats["accepted"].values.all()
+    from_tps = chains.posterior["phi"].values[:, -1, 0].astype(int)
+    from_direct = direct.sample(neo, PROMPT, 3000, 8, observables=["repeats"], seed=5, batch_size=500,
+                                progress=False).observables["repeats"].astype(int)
+    table = np.stack([np.bincount(from_tps, minlength=9), np.bincount(from_direct, minlength=9)])
+    pooled = np.concatenate([table[:, :4], table[:, 4:].sum(1, keepdims=True)], axis=1)  # few samples above 3
+    assert pooled.min() >= 5
+    assert stats.chi2_contingency(pooled).pvalue > 1e-3
+
+
+def test_recorded_observables_follow_the_accepted_state(lm):
+    idata = tps.run_annealed(lm, PROMPT, **{**SMALL_RUN, "n_chains": 6}, steps_per_bias=8)
+    post = idata.posterior
+    np.testing.assert_array_equal(post["phi"].values, post["repeats"].values)
+    tokens = torch.from_numpy(post["tokens"].values.reshape(-1, 5)).long()
+    scored = generation.score(lm, generation.prompt_token_ids(lm, PROMPT), tokens).double().sum(1).numpy()
+    np.testing.assert_allclose(post["logprob"].values.ravel(), scored, atol=1e-4)
+    moved = (post["tokens"].values[:, 1:] != post["tokens"].values[:, :-1]).any(-1)
+    np.testing.assert_array_equal(moved, moved & idata.sample_stats["accepted"].values[:, 1:])
+
+
+@pytest.mark.parametrize("join_groups", [1, 3, 8])
+def test_regrow_keeps_prefixes_and_scores_what_it_grows(lm, join_groups):
+    generator = torch.Generator().manual_seed(6)
+    prompt_ids = generation.prompt_token_ids(lm, PROMPT)
+    context = generation.encode_prompt(lm, prompt_ids)
+    start = torch.randint(0, 4, (12, 10), generator=generator)
+    start_logprobs = generation.score(lm, prompt_ids, start)
+    cuts = torch.tensor([0, 10, 3, 3, 9, 1, 0, 5, 7, 10, 2, 6])
+    uniforms = torch.rand((12, 10), generator=generator, dtype=torch.float64)
+    grown = generation.regrow(lm, context, start, start_logprobs, cuts, uniforms, join_groups=join_groups)
+    reference = generation.regrow(lm, context, start, start_logprobs, cuts, uniforms, join_groups=1)
+    kept = torch.arange(10)[None, :] < cuts[:, None]
+    assert torch.equal(grown.completions[kept], start[kept])
+    assert not torch.equal(grown.completions[~kept], start[~kept])
+    np.testing.assert_allclose(grown.token_logprobs, generation.score(lm, prompt_ids, grown.completions), atol=1e-5)
+    assert torch.equal(grown.completions, reference.completions)
+
+
+def test_swap_neighbours_exchanges_states_by_the_metropolis_rule():
+    # 3 rungs × 2 replica sets; λ steps of 100 make each swap certain (Δ > 0) or hopeless (Δ ≤ −1)
+    phi = np.array([5.0, 0.0, 1.0, 3.0, 2.0, 2.0])
+    state = tps.TPSState(torch.arange(6)[:, None].repeat(1, 3), torch.zeros(6, 3), phi, {"phi_copy": phi.copy()})
+    ladder = np.array([0.0, -100.0, -200.0])
+    swapped, attempted, accepted = tps.swap_neighbours(state, ladder, 0, torch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(swapped.completions[:, 0].numpy(), [2, 1, 0, 3, 4, 5])
+    np.testing.assert_array_equal(swapped.phi, [1.0, 0.0, 5.0, 3.0, 2.0, 2.0])
+    np.testing.assert_array_equal(swapped.recorded["phi_copy"], swapped.phi)
+    np.testing.assert_array_equal(attempted, [True, True, False, False, False, False])
+    np.testing.assert_array_equal(accepted, [True, False, False, False, False, False])
+    swapped, attempted, accepted = tps.swap_neighbours(state, ladder, 1, torch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(swapped.completions[:, 0].numpy(), [0, 1, 2, 5, 4, 3])  # rung 1 set 1: 3 > 2
+    np.testing.assert_array_equal(attempted, [False, False, True, True, False, False])
+
+
+class Interrupted(Exception):
+    pass
+
+
+def interrupt_at(step_to_fail: int):
+    def callback(step, state, info):
+        if step == step_to_fail:
+            raise Interrupted
+    return callback
+
+
+@pytest.mark.parametrize("driver, steps", [(tps.run_annealed, {"steps_per_bias": 5}),
+                                           (tps.run_tempering, {"n_steps": 7, "swap_every": 2})])
+def test_resume_after_an_interruption_is_bit_for_bit(lm, tmp_path, driver, steps):
+    arguments = {**SMALL_RUN, **steps}
+    uninterrupted = driver(lm, PROMPT, **arguments)
+    path = tmp_path / "run.npz"
+    with pytest.raises(Interrupted):
+        driver(lm, PROMPT, **arguments, checkpoint=path, checkpoint_every=3, callback=interrupt_at(4))
+    calls = []
+    resumed = driver(lm, PROMPT, **arguments, checkpoint=path, checkpoint_every=3,
+                     callback=lambda step, state, info: calls.append(step))
+    assert calls[0] == 3  # from the checkpoint after steps 0, 1, 2
+    for group in ("posterior", "sample_stats"):
+        xr.testing.assert_identical(resumed[group], uninterrupted[group])
+    calls.clear()
+    finished = driver(lm, PROMPT, **arguments, checkpoint=path, callback=lambda step, state, info: calls.append(step))
+    assert calls == []
+    xr.testing.assert_identical(finished.posterior, uninterrupted.posterior)
+    with pytest.raises(ValueError, match="n_chains=3 there, 4 now"):
+        driver(lm, PROMPT, **{**arguments, "n_chains": 4}, checkpoint=path)
+
+
+def test_same_seed_same_run_and_another_seed_differs(lm):
+    first, again, other = (tps.run_annealed(lm, PROMPT, **{**SMALL_RUN, "seed": seed}, steps_per_bias=4)
+                           for seed in (1, 1, 2))
+    xr.testing.assert_identical(first.posterior, again.posterior)
+    xr.testing.assert_identical(first.sample_stats, again.sample_stats)
+    assert not np.array_equal(first.posterior["tokens"].values, other.posterior["tokens"].values)
+
+
+def test_layout_and_metadata(lm):
+    idata = tps.run_annealed(lm, PROMPT, **SMALL_RUN, steps_per_bias=4)
+    assert idata.posterior["phi"].dims == ("chain", "draw", "bias")
+    assert idata.posterior["phi"].shape == (3, 4, 2) and idata.posterior["tokens"].shape == (3, 4, 2, 5)
+    np.testing.assert_array_equal(idata.posterior["bias"].values, [-0.5, -1.0])
+    attrs = idata.posterior.attrs
+    assert {key: attrs[key] for key in ("observable", "sampler", "model", "prompt", "completion_length", "seed",
+                                         "cuts", "steps_per_bias", "n_chains")} == {
+        "observable": "repeats", "sampler": "annealed_tps", "model": lm.name, "prompt": PROMPT,
+        "completion_length": 5, "seed": 11, "cuts": "uniform", "steps_per_bias": 4, "n_chains": 3}
+    pt = tps.run_tempering(lm, PROMPT, **SMALL_RUN, n_steps=3)
+    assert pt.posterior.attrs["sampler"] == "parallel_tempering" and pt.posterior["phi"].shape == (3, 3, 2)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"biases": []}, "biases must be a non-empty"),
+    ({"biases": [0.1, float("nan")]}, "biases must be a non-empty"),
+    ({"biases": [float("-inf")]}, "biases must be a non-empty"),
+    ({"biases": "strong"}, "biases must be a non-empty"),
+    ({"completion_length": 0}, "completion_length must be a positive integer"),
+    ({"completion_length": 13}, "completion_length=13 .* context_length 16"),
+    ({"observable": "toxicity"}, "observable must be one of"),
+    ({"record": ["ari", "toxicity"]}, "observable must be one of"),
+    ({"n_chains": 0}, "n_chains must be a positive integer"),
+    ({"steps_per_bias": 0}, "steps_per_bias must be a positive integer"),
+    ({"seed": -3}, "seed must be a non-negative integer"),
+    ({"cuts": "random"}, r"cuts must be one of \('uniform', 'paper'\)"),
+    ({"checkpoint_every": 0}, "checkpoint_every must be a positive integer"),
+    ({"prompt": ""}, "prompt must contain at least one token"),
+])
+def test_bad_arguments_raise_value_errors_naming_them(lm, change, message):
+    arguments = {"prompt": PROMPT, **SMALL_RUN, "steps_per_bias": 2, **change}
+    with pytest.raises(ValueError, match=message):
+        tps.run_annealed(lm, **arguments)
+
+
+@pytest.mark.parametrize("change, message", [({"n_steps": 0}, "n_steps must be a positive integer"),
+                                             ({"swap_every": 0}, "swap_every must be a positive integer")])
+def test_bad_tempering_arguments(lm, change, message):
+    with pytest.raises(ValueError, match=message):
+        tps.run_tempering(lm, PROMPT, **{**SMALL_RUN, "n_steps": 2, **change})
