@@ -6,6 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PIP_QUIET := --quiet --disable-pip-version-check
+# The book's models are small: one thread per process is fastest, and two processes share the cores.
+export OMP_NUM_THREADS ?= 1
 
 .PHONY: all env book test model reproduce bench clean
 
@@ -20,18 +22,34 @@ $(STAMP): pyproject.toml
 
 env: $(STAMP)
 
+# MathJax served with the book, so that its formulas render offline (npm registry, pinned version).
+MATHJAX := build/static/mathjax/tex-chtml.js
+$(MATHJAX):
+	mkdir -p build/npm build/static
+	cd build/npm && npm pack --silent mathjax@3.2.2 > /dev/null && tar xzf mathjax-3.2.2.tgz
+	rm -rf build/static/mathjax && cp -r build/npm/package/es5 build/static/mathjax
+
 ## book: execute every notebook with the quick profile and build the static site into _build/html
-book: env
+book: env $(MATHJAX)
 	$(VENV)/bin/jupyter-book build -W -n --keep-going .
 	@echo "The book is at _build/html/index.html"
 
 ## test: library tests (pytest) and notebook tests (nbval) in one run
 test: env
-	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider -n 2 --dist loadfile
 
 ## model: rebuild the embedded default model from scratch (deterministic for a fixed seed)
 model: env
 	$(PY) -m rarelib.training --out data/models/story-gptneo --work build/model
+
+## reproduce: run every chapter with the paper's settings (profiles/paper/*.yaml) into _build/reproduce
+reproduce: env
+	mkdir -p _build/reproduce
+	for notebook in notebooks/*.ipynb; do \
+	  name=$$(basename $$notebook .ipynb); profile=profiles/paper/$$name.yaml; \
+	  $(VENV)/bin/papermill $$notebook _build/reproduce/$$name.ipynb -k python3 -p profile paper \
+	    $$( [ -f $$profile ] && echo -f $$profile ) || exit 1; \
+	done
 
 ## bench: performance measurements; tables on stdout, JSON in benchmarks/results
 bench: env

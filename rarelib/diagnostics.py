@@ -236,3 +236,24 @@ def direct_histogram(samples: np.ndarray, bins, level: float = DEFAULT_LEVEL) ->
     counts, _ = np.histogram(samples, bins=edges)
     lower, upper = wilson_interval(counts, samples.size, level)
     return DirectHistogram(edges, counts, samples.size, counts / samples.size, np.stack([lower, upper]))
+
+
+def chi_square_p_value(counts, probabilities) -> float:
+    """Pearson goodness-of-fit p-value of cell ``counts`` (C,) against cell ``probabilities`` (C,).
+
+    Cells expected to hold fewer than 5 counts are pooled into one, so the chi-square
+    approximation holds; ``probabilities`` are renormalised.
+    """
+    from scipy import stats
+
+    observed = np.asarray(counts, dtype=np.float64).ravel()
+    probabilities = np.asarray(probabilities, dtype=np.float64).ravel()
+    if observed.shape != probabilities.shape or observed.sum() <= 0 or (probabilities < 0).any():
+        raise ValueError(f"counts {observed.shape} and probabilities {probabilities.shape} must be matching, "
+                         "with at least one count and no negative probability")
+    expected = probabilities / probabilities.sum() * observed.sum()
+    small = expected < 5
+    if small.any():
+        observed = np.append(observed[~small], observed[small].sum())
+        expected = np.append(expected[~small], expected[small].sum())
+    return float(stats.chisquare(observed, expected).pvalue)

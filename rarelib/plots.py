@@ -47,3 +47,29 @@ def histograms(samples: Mapping[str, np.ndarray], bins: np.ndarray, xlabel: str,
         ax.set_yscale("log")
     ax.legend()
     return ax
+
+
+def probability_bars(bin_edges: np.ndarray, probability: np.ndarray, interval: np.ndarray, label: str,
+                     ax=None, **style):
+    """Probability per bin (B,) with its interval (2, B) as error bars, on a log scale; empty bins are left out."""
+    ax = _axes(ax)
+    centres = 0.5 * (bin_edges[1:] + bin_edges[:-1])
+    seen = probability > 0
+    errors = np.abs(np.stack([probability, probability]) - interval)[:, seen]
+    ax.errorbar(centres[seen], probability[seen], yerr=errors, fmt=style.pop("fmt", "o"), capsize=2,
+                markersize=3, label=label, **style)
+    ax.set_yscale("log")
+    ax.set_ylabel("probability per bin")
+    return ax
+
+
+def probability_band(bin_edges: np.ndarray, probability: np.ndarray, interval: np.ndarray, label: str,
+                     ax=None, **style):
+    """Probability per bin (B,) as a line with its interval (2, B) as a shaded band, on a log scale."""
+    ax = _axes(ax)
+    centres = 0.5 * (bin_edges[1:] + bin_edges[:-1])
+    line, = ax.plot(centres, probability, label=label, **style)
+    ax.fill_between(centres, interval[0], interval[1], color=line.get_color(), alpha=0.25, linewidth=0)
+    ax.set_yscale("log")
+    ax.set_ylabel("probability per bin")
+    return ax

@@ -4,20 +4,11 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from scipy import stats
 
 from rarelib import direct, exact, generation, models, storage
+from rarelib.diagnostics import chi_square_p_value
 
 PROMPT = "ab a"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The test machine's cores are shared: two threads per process slow these small models down many times."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -28,17 +19,6 @@ def lm():
 @pytest.fixture(scope="module")
 def neo():
     return models.random_model("gpt-neo", alphabet="abc .", context_length=24, seed=4)
-
-
-def chi_square_p_value(observed_cells: np.ndarray, probabilities: np.ndarray) -> float:
-    """Goodness-of-fit p-value of cell counts against cell probabilities, pooling cells expected below 5."""
-    expected = probabilities * observed_cells.sum()
-    small = expected < 5
-    observed, expected = observed_cells[~small], expected[~small]
-    if small.any():
-        observed = np.append(observed, observed_cells[small].sum())
-        expected = np.append(expected, probabilities[small].sum() * observed_cells.sum())
-    return stats.chisquare(observed, expected).pvalue
 
 
 def test_samples_follow_the_model_law_exactly(lm):

@@ -10,7 +10,7 @@ from scipy.special import logsumexp
 
 from rarelib import direct, generation, models, tps
 from rarelib import observables as obs
-from test_direct import chi_square_p_value, one_torch_thread  # noqa: F401 (autouse fixture)
+from rarelib.diagnostics import chi_square_p_value
 
 PROMPT = "ab a"
 LENGTH = 4  # 4 tokens over a 4-letter vocabulary: 256 completions, enumerated exactly
