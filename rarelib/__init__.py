@@ -2,8 +2,9 @@
 
 One module per stage of the data flow: ``models`` (load a causal LM), ``corpus`` and
 ``training`` (how the embedded default model was made), ``observables``, ``direct``,
-``tps``, ``tilting``, ``reweighting`` (MBAR), ``diagnostics``, ``exact``, ``storage``,
-``plots`` and ``params``.
+``generation`` (the sampling kernel), ``tps``, ``tilting``, ``reweighting`` (MBAR),
+``diagnostics``, ``exact`` and ``chains`` (solvable models), ``validation`` (estimators
+against exact answers), ``storage``, ``workflow`` (cached standard runs), ``plots`` and ``params``.
 """
 import importlib
 
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 _SUBMODULES = (
     "models", "corpus", "training", "observables", "direct", "tps", "tilting",
     "reweighting", "diagnostics", "exact", "chains", "generation", "storage", "plots", "params",
+    "workflow", "validation",
 )
 
 

@@ -1,0 +1,66 @@
+"""The book's standard runs, cached on disk so that chapters share them.
+
+A run is a function of (model, arguments, seed), so its cache key is a hash of exactly
+those; the model enters through a fingerprint of its outputs, so a retrained model never
+reuses stale runs. TPS runs are cached as their own completed checkpoints and direct runs
+as their batch folders: an interrupted chapter resumes where it stopped, and a second
+chapter asking for the same run reads it back instantly.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from rarelib import direct, tps
+from rarelib.models import REPO_ROOT, CausalLM
+
+CACHE_DIR = REPO_ROOT / "_build" / "runs"
+
+
+def model_fingerprint(lm: CausalLM) -> str:
+    """A short hash of the model's next-token log-probabilities on a fixed probe sequence."""
+    probe = (torch.arange(16, dtype=torch.int64) * 7919 % lm.vocab_size)[None, :]
+    logits, _ = lm.logits(probe.to(lm.device))
+    rounded = torch.log_softmax(logits.double(), dim=-1).mul(1e4).round().cpu().numpy().tobytes()
+    return hashlib.sha256(rounded + lm.name.encode()).hexdigest()[:16]
+
+
+def run_key(lm: CausalLM, **arguments) -> str:
+    """Hash of the model fingerprint and the run's arguments (JSON-serialisable values)."""
+    text = json.dumps({"model": model_fingerprint(lm), **arguments}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def annealed(lm: CausalLM, prompt: str, completion_length: int, observable: str, biases: Sequence[float],
+             steps_per_bias: int, n_chains: int, seed: int, cache_dir: str | os.PathLike = CACHE_DIR, **options):
+    """:func:`rarelib.tps.run_annealed`, cached in ``cache_dir``; ``options`` are passed on (record, keep_tokens, cuts)."""
+    arguments = dict(prompt=prompt, completion_length=completion_length, observable=observable,
+                     biases=[float(b) for b in biases], steps_per_bias=steps_per_bias, n_chains=n_chains, seed=seed,
+                     **options)
+    path = Path(cache_dir) / f"annealed-{observable}-{run_key(lm, sampler='annealed', **arguments)}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tps.run_annealed(lm, checkpoint=path, progress=False, **arguments)
+
+
+def tempering(lm: CausalLM, prompt: str, completion_length: int, observable: str, biases: Sequence[float],
+              n_steps: int, n_chains: int, seed: int, cache_dir: str | os.PathLike = CACHE_DIR, **options):
+    """:func:`rarelib.tps.run_tempering`, cached in ``cache_dir``; ``options`` (swap_every, record, ...) are passed on."""
+    arguments = dict(prompt=prompt, completion_length=completion_length, observable=observable,
+                     biases=[float(b) for b in biases], n_steps=n_steps, n_chains=n_chains, seed=seed, **options)
+    path = Path(cache_dir) / f"tempering-{observable}-{run_key(lm, sampler='tempering', **arguments)}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tps.run_tempering(lm, checkpoint=path, progress=False, **arguments)
+
+
+def direct_samples(lm: CausalLM, prompt: str, completion_length: int, n: int, seed: int,
+                   cache_dir: str | os.PathLike = CACHE_DIR, **options) -> direct.DirectSamples:
+    """:func:`rarelib.direct.sample` streamed to (and read back from) a folder in ``cache_dir``."""
+    arguments = dict(prompt=prompt, completion_length=completion_length, n=n, seed=seed, **options)
+    folder = Path(cache_dir) / f"direct-{run_key(lm, sampler='direct', **arguments)}"
+    direct.sample(lm, out=folder, progress=False, **arguments)
+    return direct.load(folder)
