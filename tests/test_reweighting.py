@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from synthetic import ar1_chains
+
 from rarelib import diagnostics, reweighting, storage
 
 # pymbar's compute_expectations takes the log of the observable, which is 0 for some samples
@@ -45,12 +47,7 @@ def biased_run(phi: np.ndarray, lambdas, sampler: str = "parallel_tempering", ob
 def gaussian_chains(rng, lambdas, n_chains: int, n_draws: int, rho: float = 0.0) -> np.ndarray:
     """Stationary AR(1) chains (coefficient rho) of each tilted law N(−λ, 1): (M, N, K)."""
     lambdas = np.asarray(lambdas, dtype=float)
-    noise = rng.normal(size=(n_chains, n_draws, lambdas.size)) * np.sqrt(1 - rho**2)
-    chains = np.empty_like(noise)
-    chains[:, 0] = rng.normal(size=(n_chains, lambdas.size))
-    for t in range(1, n_draws):
-        chains[:, t] = rho * chains[:, t - 1] + noise[:, t]
-    return chains - lambdas
+    return ar1_chains(rng, np.full(lambdas.size, rho), n_chains, n_draws) - lambdas
 
 
 def gaussian_runs(rng, lambdas, n_chains=10, n_draws=100, n_direct=1000, rho=0.0):
