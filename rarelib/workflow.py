@@ -4,15 +4,18 @@ A run is a function of (model, arguments, seed), so its cache key is a hash of e
 those; the model enters through a fingerprint of its outputs, so a retrained model never
 reuses stale runs. TPS runs are cached as their own completed checkpoints and direct runs
 as their batch folders: an interrupted chapter resumes where it stopped, and a second
-chapter asking for the same run reads it back instantly.
+chapter asking for the same run reads it back instantly — also from another process running
+at the same time, which waits for the first to finish instead of repeating its work.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 
@@ -36,6 +39,18 @@ def run_key(lm: CausalLM, **arguments) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` + ``.lock``: two processes asking for one run compute it once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def annealed(lm: CausalLM, prompt: str, completion_length: int, observable: str, biases: Sequence[float],
              steps_per_bias: int, n_chains: int, seed: int, cache_dir: str | os.PathLike = CACHE_DIR, **options):
     """:func:`rarelib.tps.run_annealed`, cached in ``cache_dir``; ``options`` are passed on (record, keep_tokens, cuts)."""
@@ -43,8 +58,8 @@ def annealed(lm: CausalLM, prompt: str, completion_length: int, observable: str,
                      biases=[float(b) for b in biases], steps_per_bias=steps_per_bias, n_chains=n_chains, seed=seed,
                      **options)
     path = Path(cache_dir) / f"annealed-{observable}-{run_key(lm, sampler='annealed', **arguments)}.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tps.run_annealed(lm, checkpoint=path, progress=False, **arguments)
+    with exclusive(path):
+        return tps.run_annealed(lm, checkpoint=path, progress=False, **arguments)
 
 
 def tempering(lm: CausalLM, prompt: str, completion_length: int, observable: str, biases: Sequence[float],
@@ -53,8 +68,8 @@ def tempering(lm: CausalLM, prompt: str, completion_length: int, observable: str
     arguments = dict(prompt=prompt, completion_length=completion_length, observable=observable,
                      biases=[float(b) for b in biases], n_steps=n_steps, n_chains=n_chains, seed=seed, **options)
     path = Path(cache_dir) / f"tempering-{observable}-{run_key(lm, sampler='tempering', **arguments)}.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tps.run_tempering(lm, checkpoint=path, progress=False, **arguments)
+    with exclusive(path):
+        return tps.run_tempering(lm, checkpoint=path, progress=False, **arguments)
 
 
 def direct_samples(lm: CausalLM, prompt: str, completion_length: int, n: int, seed: int,
@@ -62,5 +77,6 @@ def direct_samples(lm: CausalLM, prompt: str, completion_length: int, n: int, se
     """:func:`rarelib.direct.sample` streamed to (and read back from) a folder in ``cache_dir``."""
     arguments = dict(prompt=prompt, completion_length=completion_length, n=n, seed=seed, **options)
     folder = Path(cache_dir) / f"direct-{run_key(lm, sampler='direct', **arguments)}"
-    direct.sample(lm, out=folder, progress=False, **arguments)
-    return direct.load(folder)
+    with exclusive(folder):
+        direct.sample(lm, out=folder, progress=False, **arguments)
+        return direct.load(folder)

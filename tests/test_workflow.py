@@ -28,3 +28,23 @@ def test_key_changes_with_model_and_arguments():
     assert workflow.model_fingerprint(first) == workflow.model_fingerprint(first)
     assert workflow.run_key(first, seed=0) != workflow.run_key(second, seed=0)
     assert workflow.run_key(first, seed=0) != workflow.run_key(first, seed=1)
+
+
+def test_concurrent_requests_compute_a_run_once(tmp_path):
+    """Two processes asking for one run: the second waits for the lock, then reads the finished checkpoint."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, torch; torch.set_num_threads(1)\n"
+        "from rarelib import models, workflow, tps\n"
+        "calls = []\n"
+        "original = tps.ShootingKernel.step\n"
+        "tps.ShootingKernel.step = lambda *a, **k: (calls.append(1), original(*a, **k))[1]\n"
+        "lm = models.random_model('gpt2', alphabet='ab .', context_length=16, seed=3)\n"
+        f"workflow.annealed(lm, 'ab a', 4, 'repeats', [0.0, -1.0], 40, 3, 2, cache_dir={str(tmp_path)!r})\n"
+        "print(len(calls))\n"
+    )
+    processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    steps = sorted(int(p.communicate()[0].split()[-1]) for p in processes)
+    assert steps == [0, 80]
