@@ -311,3 +311,38 @@ def zekri_bound(log_eps: float, window: int, n_steps) -> np.ndarray:
     if (steps < window).any():
         raise ValueError(f"n_steps must all be ≥ window K={window}; the bound holds for n ≥ K")
     return np.exp(xlog1py(steps // window - 1, -2 * np.exp(log_eps)))
+
+
+def mixing_time(chain: ContextChain, threshold: float = 1e-3, max_steps: int = 10**12,
+                stationary: np.ndarray | None = None, max_states: int = 4096) -> int | None:
+    """The first n with max_i TV(δ_i Qⁿ, π) ≤ ``threshold``; None if it exceeds ``max_steps``.
+
+    The worst-start distance never increases with n, so doubling then bisection over dense
+    matrix powers Qⁿ (S² memory, about 2·log2(n) products) finds n without stepping through
+    every n — chains at low temperature need far more steps than :func:`tv_distance_to_stationary`
+    could take one at a time.
+    """
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must lie in (0, 1); got {threshold!r}")
+    if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
+    if chain.n_states > max_states:
+        raise ValueError(f"the chain has {chain.n_states:,} states, more than max_states={max_states:,} for dense "
+                         "matrix powers; use spectral_gap for large chains")
+    target = np.zeros(chain.n_states)
+    target[chain.first_recurrent:] = stationary_distribution(chain) if stationary is None else stationary
+    Q = chain.transition.toarray()
+
+    def distance(n: int) -> float:
+        return 0.5 * np.abs(np.linalg.matrix_power(Q, n) - target).sum(axis=1).max()
+
+    high = 1
+    while distance(high) > threshold:
+        if high >= max_steps:
+            return None
+        high = min(2 * high, max_steps)
+    low = high // 2  # distance(low) > threshold, or low = 0
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if distance(middle) <= threshold else (middle, high)
+    return high

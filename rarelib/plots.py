@@ -73,3 +73,182 @@ def probability_band(bin_edges: np.ndarray, probability: np.ndarray, interval: n
     ax.set_yscale("log")
     ax.set_ylabel("probability per bin")
     return ax
+
+
+def counts(samples: Mapping[str, np.ndarray], bins: np.ndarray, xlabel: str, ax=None):
+    """Raw counts per bin (log scale) of several samples of one observable on shared bins."""
+    ax = _axes(ax)
+    for label, values in samples.items():
+        ax.hist(np.asarray(values).ravel(), bins=bins, histtype="step", linewidth=1.5, label=label)
+    ax.set(xlabel=xlabel, ylabel="samples per bin", yscale="log")
+    ax.legend()
+    return ax
+
+
+def tail_band(thresholds: np.ndarray, probability: np.ndarray, interval: np.ndarray, label: str, side: str = "upper",
+              ax=None, **style):
+    """A tail curve P(φ ≥ a) (side="upper") or P(φ ≤ a) (side="lower") against a, (A,), with its
+    interval (2, A) as a shaded band, on a log scale; thresholds beyond every sample are left out."""
+    ax = _axes(ax)
+    seen = probability > 0
+    line, = ax.step(thresholds[seen], probability[seen], where="mid", label=label, **style)
+    ax.fill_between(thresholds[seen], interval[0][seen], interval[1][seen], step="mid", color=line.get_color(),
+                    alpha=0.25, linewidth=0)
+    ax.set_yscale("log")
+    ax.set_ylabel("P(φ ≥ a)" if side == "upper" else "P(φ ≤ a)")
+    return ax
+
+
+def overlap_matrix(overlap: np.ndarray, states: np.ndarray, ax=None):
+    """MBAR overlap matrix (K, K) between states λ (K,), as a heat map on a log colour scale."""
+    from matplotlib.colors import LogNorm
+
+    ax = _axes(ax)
+    shown = np.where(overlap > 0, overlap, np.nan)
+    image = ax.imshow(shown, norm=LogNorm(vmin=1e-4, vmax=1.0), cmap="viridis")
+    labels = [f"{lam:g}" for lam in states]
+    ax.set_xticks(range(len(states)), labels, rotation=90)
+    ax.set_yticks(range(len(states)), labels)
+    ax.set(xlabel="state λ", ylabel="state λ")
+    ax.figure.colorbar(image, ax=ax, label="overlap")
+    return ax
+
+
+def relative_half_widths(bin_edges: np.ndarray, half_widths: Mapping[str, np.ndarray], xlabel: str, ax=None,
+                         styles: Mapping[str, Mapping] | None = None):
+    """Relative 96% half-width per bin, (B,) for each labelled estimator, on a log scale; NaN bins are left out."""
+    ax = _axes(ax)
+    centres = 0.5 * (bin_edges[1:] + bin_edges[:-1])
+    for label, values in half_widths.items():
+        style = {"marker": "o", "markersize": 3, "linestyle": "none", **((styles or {}).get(label, {}))}
+        ax.plot(centres, values, label=label, **style)
+    ax.set(xlabel=xlabel, ylabel="relative 96% half-width", yscale="log")
+    ax.legend()
+    return ax
+
+
+def relative_change(bin_edges: np.ndarray, reference: np.ndarray, other: np.ndarray, reference_half_width: np.ndarray,
+                    xlabel: str, label: str, ax=None):
+    """Relative change (other − reference)/reference per bin, (B,), beside ± the reference's
+    relative half-width (B,) as a band; bins where either estimate is zero are left out."""
+    ax = _axes(ax)
+    centres = 0.5 * (bin_edges[1:] + bin_edges[:-1])
+    seen = (reference > 0) & (other > 0)
+    ax.fill_between(centres[seen], -reference_half_width[seen], reference_half_width[seen], step="mid", color="grey",
+                    alpha=0.3, linewidth=0, label="± relative 96% half-width (full chains)")
+    ax.plot(centres[seen], other[seen] / reference[seen] - 1.0, "o", markersize=3, label=label)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set(xlabel=xlabel, ylabel="relative change of the bin probability")
+    ax.set_ylim(bottom=-1.05)  # a probability can fall by at most 100%
+    ax.legend()
+    return ax
+
+
+def effective_sample_fraction(biases: np.ndarray, fractions: Mapping[str, np.ndarray], ax=None):
+    """Kish effective sample size as a fraction of the sample size (K,) against the bias λ (K,), log scale."""
+    ax = _axes(ax)
+    for label, values in fractions.items():
+        ax.plot(biases, values, "o-", markersize=3, label=label)
+    ax.set(xlabel="bias λ", ylabel="effective sample size / n", yscale="log")
+    ax.legend()
+    return ax
+
+
+def log_partition_curve(biases: np.ndarray, log_z: np.ndarray, estimates: Mapping[str, tuple], ax=None):
+    """Exact log Z(λ) (K,) on a grid of λ (K,) as a line; estimates: label → (λ (k,), log Z (k,), error (k,))."""
+    ax = _axes(ax)
+    ax.plot(biases, log_z, color="black", linewidth=1, label="exact")
+    for label, (at, values, errors) in estimates.items():
+        ax.errorbar(at, values, yerr=errors, fmt="o", markersize=4, capsize=3, label=label)
+    ax.set(xlabel="bias λ", ylabel="log Z(λ) (nats)")
+    ax.legend()
+    return ax
+
+
+def tps_trace(proposed: np.ndarray, chain: np.ndarray, accepted: np.ndarray, ylabel: str, ax=None):
+    """One TPS chain along its steps (n,): φ of each proposal (filled: accepted, open: rejected) and of the chain."""
+    ax = _axes(ax)
+    steps = np.arange(1, len(chain) + 1)
+    accepted = np.asarray(accepted, dtype=bool)
+    ax.step(steps, chain, where="post", color="black", linewidth=1, label="chain")
+    ax.plot(steps[accepted], proposed[accepted], "o", color="tab:green", markersize=4, label="accepted proposal")
+    ax.plot(steps[~accepted], proposed[~accepted], "o", markerfacecolor="none", color="tab:red", markersize=4,
+            label="rejected proposal")
+    ax.set(xlabel="TPS step", ylabel=ylabel)
+    ax.legend()
+    return ax
+
+
+def cumulative_averages(phi: np.ndarray, biases: np.ndarray, ylabel: str, dropped: np.ndarray | None = None, ax=None):
+    """Running mean of φ within each bias segment of annealed chains, phi (M, N, K), segments laid end to end.
+
+    dropped (K,) bool: segments shaded as excluded (e.g. by the R-hat filter).
+    """
+    ax = _axes(ax)
+    n_chains, n_draws, n_biases = phi.shape
+    running = np.cumsum(phi, axis=1) / np.arange(1, n_draws + 1)[None, :, None]
+    for k in range(n_biases):
+        steps = k * n_draws + np.arange(1, n_draws + 1)
+        ax.plot(steps, running[:, :, k].T, color=f"C{k}", linewidth=0.8, alpha=0.8)
+        if dropped is not None and dropped[k]:
+            ax.axvspan(k * n_draws, (k + 1) * n_draws, color="grey", alpha=0.25, linewidth=0)
+        ax.text((k + 0.5) * n_draws, 1.0, f"λ={biases[k]:g}", transform=ax.get_xaxis_transform(), ha="center",
+                va="bottom", fontsize=7)
+    ax.set(xlabel="TPS step (annealed, all biases)", ylabel=f"running mean of {ylabel}")
+    return ax
+
+
+def per_bias(biases: np.ndarray, values: Mapping[str, np.ndarray], ylabel: str, ax=None):
+    """One marked line per named quantity (K,) against the bias λ (K,), e.g. acceptance rates."""
+    ax = _axes(ax)
+    for label, series in values.items():
+        ax.plot(biases, series, "o-", markersize=4, label=label)
+    ax.set(xlabel="bias λ", ylabel=ylabel)
+    ax.legend()
+    return ax
+
+
+def pmf_comparison(values: np.ndarray, exact: np.ndarray, sampled: Mapping[str, np.ndarray], xlabel: str,
+                   log: bool = True, ax=None):
+    """An exact law on atoms ``values`` (B,) as bars, sampled frequencies (B,) as markers; log scale if ``log``."""
+    ax = _axes(ax)
+    ax.bar(values, exact, width=0.8, color="lightgrey", edgecolor="grey", label="exact")
+    for index, (label, frequency) in enumerate(sampled.items()):
+        seen = frequency > 0
+        ax.plot(values[seen] + 0.15 * (index - (len(sampled) - 1) / 2), frequency[seen], "o", markersize=4,
+                label=label)
+    ax.set(xlabel=xlabel, ylabel="probability", yscale="log" if log else "linear")
+    ax.legend()
+    return ax
+
+
+def transition_matrix(matrix: np.ndarray, labels: Sequence[str], marked: Sequence[int] = (), ax=None):
+    """A transition matrix (S, S) as a heat map of its entries on a log colour scale (zeros blank);
+    states whose indices are in ``marked`` get bold tick labels."""
+    from matplotlib.colors import LogNorm
+
+    ax = _axes(ax)
+    shown = np.where(matrix > 0, matrix, np.nan)
+    image = ax.imshow(shown, norm=LogNorm(vmin=max(np.nanmin(shown), 1e-12), vmax=1.0), cmap="viridis")
+    ax.set_xticks(range(len(labels)), labels, rotation=90)
+    ax.set_yticks(range(len(labels)), labels)
+    for index in marked:
+        ax.get_xticklabels()[index].set_fontweight("bold")
+        ax.get_yticklabels()[index].set_fontweight("bold")
+    ax.set(xlabel="next state j", ylabel="state i")
+    ax.figure.colorbar(image, ax=ax, label="Q_ij")
+    return ax
+
+
+def convergence_to_stationary(steps: np.ndarray, distances: Mapping[str, np.ndarray],
+                              bounds: Mapping[str, np.ndarray] | None = None, ax=None):
+    """Worst-start total-variation distance to π against steps n (solid), with bounds (dashed) in
+    the same colour order; log-log axes."""
+    ax = _axes(ax)
+    for index, (label, distance) in enumerate(distances.items()):
+        ax.plot(steps, distance, color=f"C{index}", label=label)
+        if bounds is not None and label in bounds:
+            ax.plot(steps, bounds[label], color=f"C{index}", linestyle="--")
+    ax.set(xscale="log", yscale="log", xlabel="steps n", ylabel="max_i TV(δ_i Qⁿ, π)")
+    ax.legend()
+    return ax

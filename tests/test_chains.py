@@ -136,3 +136,13 @@ def test_bad_input_gives_clear_value_errors(transformer, chain):
         chains.zekri_bound(chains.log_epsilon(chain), WINDOW, [1, 5])
     with pytest.raises(ValueError, match="max_states=10"):
         chains.tv_distance_to_stationary(chain, [1, 2], max_states=10)
+
+
+@pytest.mark.parametrize("threshold", [0.1, 1e-3])
+def test_mixing_time_is_the_first_step_below_the_threshold(chain, threshold):
+    n = chains.mixing_time(chain, threshold)
+    distances = chains.tv_distance_to_stationary(chain, np.arange(n + 1))
+    assert distances[n] <= threshold < distances[n - 1]
+    assert chains.mixing_time(chain, threshold, max_steps=n - 1) is None
+    with pytest.raises(ValueError, match="threshold"):
+        chains.mixing_time(chain, 1.5)
