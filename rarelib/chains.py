@@ -262,6 +262,16 @@ def _leading_eigenpairs(matrix: sp.spmatrix, count: int) -> tuple[np.ndarray, np
     return values[order], vectors[:, order]
 
 
+def _dense_stationary_target(chain: ContextChain, stationary: np.ndarray | None, max_states: int) -> np.ndarray:
+    """π over all S states (zero on transient ones), (S,); refuses chains too large for S² dense work."""
+    if chain.n_states > max_states:
+        raise ValueError(f"the chain has {chain.n_states:,} states, more than max_states={max_states:,} for "
+                         "worst-start distances (S² memory); use spectral_gap for large chains")
+    target = np.zeros(chain.n_states)
+    target[chain.first_recurrent:] = stationary_distribution(chain) if stationary is None else stationary
+    return target
+
+
 def tv_distance_to_stationary(chain: ContextChain, n_steps, stationary: np.ndarray | None = None,
                               max_states: int = 4096) -> np.ndarray:
     """max over every start state i of TV(δ_i Qⁿ, π) for each n in ``n_steps`` → (len(n_steps),).
@@ -271,11 +281,7 @@ def tv_distance_to_stationary(chain: ContextChain, n_steps, stationary: np.ndarr
     steps = np.asarray(n_steps, dtype=np.int64)
     if steps.ndim != 1 or (steps < 0).any():
         raise ValueError(f"n_steps must be a 1-D sequence of integers ≥ 0; got {n_steps!r}")
-    if chain.n_states > max_states:
-        raise ValueError(f"the chain has {chain.n_states:,} states, more than max_states={max_states:,} for the "
-                         "worst-start distance (S² memory); use spectral_gap for large chains")
-    target = np.zeros(chain.n_states)
-    target[chain.first_recurrent:] = stationary_distribution(chain) if stationary is None else stationary
+    target = _dense_stationary_target(chain, stationary, max_states)
     distances = np.empty(steps.size)
     current = np.eye(chain.n_states)
     last = int(steps.max(initial=0))
@@ -326,11 +332,7 @@ def mixing_time(chain: ContextChain, threshold: float = 1e-3, max_steps: int = 1
         raise ValueError(f"threshold must lie in (0, 1); got {threshold!r}")
     if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
         raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
-    if chain.n_states > max_states:
-        raise ValueError(f"the chain has {chain.n_states:,} states, more than max_states={max_states:,} for dense "
-                         "matrix powers; use spectral_gap for large chains")
-    target = np.zeros(chain.n_states)
-    target[chain.first_recurrent:] = stationary_distribution(chain) if stationary is None else stationary
+    target = _dense_stationary_target(chain, stationary, max_states)
     Q = chain.transition.toarray()
 
     def distance(n: int) -> float:

@@ -8,19 +8,15 @@ stops the chapter with a message naming the parameter and what it accepts.
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
+from numbers import Real
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from rarelib.generation import check_positive_int, check_seed, check_temperature
 from rarelib.models import REPO_ROOT
 
 PROFILES = ("quick", "paper")
 PROFILE_DIR = REPO_ROOT / "profiles"
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
 
 
 def _finite(name: str, value: Any) -> None:
@@ -45,11 +41,6 @@ def _prompt(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a non-empty string; got {value!r}")
 
 
-def _seed(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
-
-
 def _observable(name: str, value: Any) -> None:
     from rarelib import observables
 
@@ -65,13 +56,13 @@ def _fraction(name: str, value: Any) -> None:
 CHECKS = {
     "profile": _profile,
     "prompt": _prompt,
-    "seed": _seed,
+    "seed": lambda name, value: check_seed(value),
     "observable": _observable,
     "biases": _biases,
     "biases_positive": _biases,
     "biases_negative": _biases,
     "burn_in": _fraction,
-    "temperature": _finite,
+    "temperature": lambda name, value: check_temperature(value),
 }
 POSITIVE_INTEGERS = ("completion_length", "n_samples", "n_direct", "steps_per_bias", "n_chains",
                      "batch_size", "n_bootstrap", "swap_every")
@@ -86,9 +77,7 @@ def check(params: Mapping[str, Any]) -> None:
         if name in CHECKS:
             CHECKS[name](name, value)
         elif name in POSITIVE_INTEGERS:
-            _positive_int(name, value)
-    if params.get("temperature", 1.0) <= 0:
-        raise ValueError(f"temperature must be positive; got {params['temperature']!r}")
+            check_positive_int(name, value)
 
 
 def profile_file(notebook: str, profile: str) -> Path | None:

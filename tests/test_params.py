@@ -24,7 +24,7 @@ def test_good_parameters_pass():
     ("observable", "readability", "unknown observable|observable"),
     ("seed", -1, "seed must be a non-negative integer"),
     ("burn_in", 1.0, r"burn_in must lie in \[0, 1\)"),
-    ("temperature", 0.0, "temperature must be positive"),
+    ("temperature", 0.0, "temperature must be a finite number > 0"),
 ])
 def test_bad_parameter_is_named(name, value, message):
     with pytest.raises(ValueError, match=message):
