@@ -197,7 +197,9 @@ def wilson_interval(successes, trials, level: float = DEFAULT_LEVEL) -> tuple[np
     shrink = 1.0 + z**2 / trials
     centre = (proportion + z**2 / (2.0 * trials)) / shrink
     half_width = z / shrink * np.sqrt(proportion * (1.0 - proportion) / trials + z**2 / (4.0 * trials**2))
-    return np.clip(centre - half_width, 0.0, 1.0), np.clip(centre + half_width, 0.0, 1.0)
+    lower = np.where(successes == 0, 0.0, np.clip(centre - half_width, 0.0, 1.0))  # exact at the ends, where
+    upper = np.where(successes == trials, 1.0, np.clip(centre + half_width, 0.0, 1.0))  # rounding would miss them
+    return lower, upper
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,21 @@ def repeats(lm, prompt_ids, completions, token_logprobs) -> np.ndarray:
     return (completions == previous).sum(dim=1).to(torch.float64).cpu().numpy()
 
 
+def longest_repeat_run(lm, prompt_ids, completions, token_logprobs) -> np.ndarray:
+    """The longest streak of consecutive repeats: max over runs of i with c_i = c_{i−1} (c_0 as in :func:`repeats`), (B,).
+
+    The statistic of a runtime filter that stops a completion once a token has repeated
+    r times in a row ("…rururururu…"): the filter fires exactly when this exceeds r.
+    """
+    previous = torch.cat([prompt_ids[-1:].to(completions).expand(len(completions), 1), completions[:, :-1]], dim=1)
+    streak = torch.zeros(len(completions), dtype=torch.int64, device=completions.device)
+    longest = torch.zeros_like(streak)
+    for repeated in (completions == previous).T:
+        streak = torch.where(repeated, streak + 1, 0)
+        longest = torch.maximum(longest, streak)
+    return longest.to(torch.float64).cpu().numpy()
+
+
 def token_class_count(token_ids: Sequence[int], name: str | None = None) -> Observable:
     """Number of completion tokens in the set ``token_ids``, (B,).
 
@@ -114,11 +129,12 @@ def token_class_count(token_ids: Sequence[int], name: str | None = None) -> Obse
     return count
 
 
-OBSERVABLES: dict[str, Observable] = {"ari": ari, "logprob": logprob, "repeats": repeats}
+OBSERVABLES: dict[str, Observable] = {"ari": ari, "logprob": logprob, "repeats": repeats,
+                                      "longest_repeat_run": longest_repeat_run}
 
 
 def get_observable(name_or_callable: str | Observable) -> Observable:
-    """A registered observable by name (``"ari"``, ``"logprob"``, ``"repeats"``) or any callable with the signature."""
+    """A registered observable by name (``"ari"``, ``"logprob"``, ``"repeats"``, ...) or any callable with the signature."""
     if callable(name_or_callable):
         return name_or_callable
     if isinstance(name_or_callable, str) and name_or_callable in OBSERVABLES:

@@ -64,7 +64,7 @@ CHECKS = {
     "burn_in": _fraction,
     "temperature": lambda name, value: check_temperature(value),
 }
-POSITIVE_INTEGERS = ("completion_length", "n_samples", "n_direct", "steps_per_bias", "n_chains",
+POSITIVE_INTEGERS = ("completion_length", "n_samples", "n_direct", "steps_per_bias", "n_steps", "n_chains",
                      "batch_size", "n_bootstrap", "swap_every")
 
 

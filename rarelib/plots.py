@@ -252,3 +252,150 @@ def convergence_to_stationary(steps: np.ndarray, distances: Mapping[str, np.ndar
     ax.set(xscale="log", yscale="log", xlabel="steps n", ylabel="max_i TV(δ_i Qⁿ, π)")
     ax.legend()
     return ax
+
+
+def risk_against_context(context_lengths: np.ndarray, risks: Mapping[str, np.ndarray], ylabel: str,
+                         fits: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None, ax=None):
+    """Mean risk (n,) of each estimator against the context length N (n,) (solid), with fitted power laws
+    given as (N (m,), risk (m,)) in the same colour order (dashed); log-log axes."""
+    ax = _axes(ax)
+    for index, (label, risk) in enumerate(risks.items()):
+        ax.plot(context_lengths, risk, color=f"C{index}", label=label)
+        if fits is not None and label in fits:
+            ax.plot(*fits[label], color=f"C{index}", linestyle="--", linewidth=2)
+    ax.set(xscale="log", yscale="log", xlabel="context length N (tokens)", ylabel=ylabel)
+    ax.legend()
+    return ax
+
+
+def prediction_residuals_by_layer(residuals: Mapping[str, np.ndarray], errors: Mapping[str, np.ndarray] | None = None,
+                                  fits: Mapping[str, object] | None = None, ax=None):
+    """Prediction residual PR_l (L + 1,) against layer l (0 = embeddings) on a log axis, one series per
+    label, with ± error bars where given and each fitted law 10^(intercept + slope l) dashed over its layers."""
+    ax = _axes(ax)
+    for index, (label, values) in enumerate(residuals.items()):
+        layers = np.arange(len(values))
+        error = None if errors is None or label not in errors else errors[label]
+        ax.errorbar(layers, values, yerr=error, fmt="o-", color=f"C{index}", markersize=4, linewidth=0.8, capsize=2,
+                    label=label)
+        if fits is not None and label in fits:
+            fit = fits[label]
+            ax.plot(fit.layers, 10 ** (fit.intercept + fit.slope * fit.layers), color=f"C{index}", linestyle="--")
+    ax.set(yscale="log", xlabel="layer l (0 = embeddings)", ylabel="prediction residual PR_l = 1 − R²")
+    ax.yaxis.set_major_formatter(plt.FormatStrFormatter("%.2g"))
+    ax.yaxis.set_minor_formatter(plt.FormatStrFormatter("%.2g"))
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def grouped_bars(values: Mapping[str, Mapping[str, Sequence[float]]], ylabel: str, ax=None):
+    """Bars of repeated measurements: group → label → (median, min, max); min–max as error bars."""
+    ax = _axes(ax)
+    groups = list(values)
+    labels = list(dict.fromkeys(label for group in groups for label in values[group]))
+    width = 0.8 / len(labels)
+    for index, label in enumerate(labels):
+        present = [g for g, group in enumerate(groups) if label in values[group]]
+        median, low, high = np.array([values[groups[g]][label] for g in present], dtype=np.float64).T
+        ax.bar(np.array(present) + (index - (len(labels) - 1) / 2) * width, median, width, label=label,
+               yerr=np.stack([median - low, high - median]), capsize=3)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set(ylabel=ylabel)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def cost_curves(x: np.ndarray, curves: Mapping[str, Sequence[np.ndarray]], xlabel: str, ylabel: str, ax=None):
+    """Cost against size on log–log axes: label → (median (n,), min (n,), max (n,)) over repeats, min–max as error bars."""
+    ax = _axes(ax)
+    x = np.asarray(x, dtype=np.float64)
+    for label, (median, low, high) in curves.items():
+        median, low, high = (np.asarray(v, dtype=np.float64) for v in (median, low, high))
+        ax.errorbar(x, median, yerr=np.stack([median - low, high - median]), fmt="o-", capsize=3, label=label)
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
+    ax.set_xticks(x, [f"{value:g}" for value in x])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.legend(fontsize="small")
+    return ax
+
+
+def growth_curves(steps: np.ndarray, measured: Mapping[str, np.ndarray], predicted: Mapping[str, np.ndarray],
+                  errors: Mapping[str, np.ndarray] | None = None, ylabel: str = "erroneous candidates", ax=None):
+    """Mean counts (n + 1,) against step n on a log scale: measured as points (± ``errors`` (n + 1,) if given),
+    predicted as lines, one colour per label; zeros are left out."""
+    ax = _axes(ax)
+    for index, (label, values) in enumerate(measured.items()):
+        shown = np.asarray(values) > 0
+        error = None if errors is None else np.asarray(errors[label])[shown]
+        ax.errorbar(np.asarray(steps)[shown], np.asarray(values)[shown], yerr=error, fmt="o", markersize=3,
+                    capsize=2, color=f"C{index}", label=label)
+        if label in predicted:
+            ax.plot(steps, predicted[label], color=f"C{index}")
+    ax.set(xlabel="step n", ylabel=ylabel, yscale="log")
+    ax.legend()
+    return ax
+
+
+def reproduction_curves(thresholds: np.ndarray, curves: Mapping[str, np.ndarray], ax=None):
+    """Measured reproduction number R₀ (K,) against the list threshold θ (K,), log-log, one line per label;
+    NaN (no erroneous candidate to measure it on) is left as a gap; R₀ = 1 dashed."""
+    from matplotlib.ticker import ScalarFormatter
+
+    ax = _axes(ax)
+    for label, values in curves.items():
+        ax.plot(thresholds, values, "o-", markersize=4, label=label)
+    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.set(xscale="log", yscale="log", xlabel="list threshold θ", ylabel="measured R₀ (children per error)")
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    ax.legend()
+    return ax
+
+
+def coloured_scatter(x: np.ndarray, y: np.ndarray, colour: np.ndarray, xlabel: str, ylabel: str, colour_label: str,
+                     levels: Mapping[str, float] | None = None, ax=None):
+    """Points (x, y), each (N,), coloured by ``colour`` (N,) with a colour bar (highest values drawn on top);
+    dashed horizontal lines at the named ``levels`` of y."""
+    ax = _axes(ax)
+    order = np.argsort(colour, kind="stable")
+    points = ax.scatter(np.asarray(x)[order], np.asarray(y)[order], c=np.asarray(colour)[order], s=4, cmap="viridis",
+                        rasterized=True)
+    ax.figure.colorbar(points, ax=ax, label=colour_label)
+    for index, (label, level) in enumerate((levels or {}).items()):
+        ax.axhline(level, color=f"C{index + 1}", linestyle="--", linewidth=1.2, label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    if levels:
+        ax.legend(fontsize="small", loc="lower left")
+    return ax
+
+
+def grouped_scatter(groups: Mapping[str, tuple[np.ndarray, np.ndarray]], xlabel: str, ylabel: str,
+                    constant_sums: Mapping[str, float] | None = None, ax=None):
+    """One point cloud (x (N,), y (N,)) per label; dotted lines x + y = c for each named value c of ``constant_sums``."""
+    ax = _axes(ax)
+    for label, (x, y) in groups.items():
+        ax.scatter(x, y, s=6, alpha=0.5, label=label, rasterized=True)
+    x_range = np.array(ax.get_xlim())
+    y_range = ax.get_ylim()
+    for label, total in (constant_sums or {}).items():
+        ax.plot(x_range, total - x_range, color="grey", linestyle=":", linewidth=1)
+        ax.annotate(label, (x_range[0], total - x_range[0]), fontsize="small", color="grey", va="bottom")
+    ax.set(xlim=x_range, ylim=y_range, xlabel=xlabel, ylabel=ylabel)
+    ax.legend(fontsize="small", markerscale=2)
+    return ax
+
+
+def proportion_curves(x: np.ndarray, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], xlabel: str, ylabel: str,
+                      ax=None):
+    """Proportions against x (R,): label → (values (R,), interval (2, R)) as marked lines with error bars; NaN left out."""
+    ax = _axes(ax)
+    x = np.asarray(x, dtype=np.float64)
+    for label, (values, interval) in curves.items():
+        values, interval = np.asarray(values, dtype=np.float64), np.asarray(interval, dtype=np.float64)
+        shown = np.isfinite(values)
+        errors = np.clip(np.abs(np.stack([values, values]) - interval), 0, None)[:, shown]
+        ax.errorbar(x[shown], values[shown], yerr=errors, fmt="o-", markersize=4, capsize=3, label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, ylim=(-0.02, 1.02))
+    ax.legend(fontsize="small")
+    return ax

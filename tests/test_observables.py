@@ -78,6 +78,28 @@ def test_repeats_counts_the_last_prompt_token_as_c0(lm):
     np.testing.assert_array_equal(obs.repeats(lm, ids("ab"), completions, torch.zeros(3, 3)), [2, 0, 2])
 
 
+def test_longest_repeat_run_is_the_longest_streak_of_repeats(lm):
+    completions = torch.stack([ids("bbab"), ids("abaa"), ids("aaaa"), ids("abab")])
+    # c_0 = "b": "bbab" → streak 2 then broken; "abaa" → 1; "aaaa" → 3; "abab" → 0
+    np.testing.assert_array_equal(obs.longest_repeat_run(lm, ids("ab"), completions, torch.zeros(4, 4)), [2, 1, 3, 0])
+
+
+def test_longest_repeat_run_matches_a_plain_loop(lm):
+    rng = np.random.default_rng(0)
+    completions = torch.from_numpy(rng.integers(0, 2, size=(200, 12)))
+    prompt = torch.tensor([1])
+    expected = []
+    for row in [[1] + r for r in completions.tolist()]:
+        streak = longest = 0
+        for before, token in zip(row, row[1:]):
+            streak = streak + 1 if token == before else 0
+            longest = max(longest, streak)
+        expected.append(longest)
+    found = obs.longest_repeat_run(lm, prompt, completions, torch.zeros(completions.shape))
+    np.testing.assert_array_equal(found, expected)
+    assert (found <= obs.repeats(lm, prompt, completions, torch.zeros(completions.shape))).all()
+
+
 def test_token_class_count(lm):
     count = obs.token_class_count([ALPHABET.index("a"), ALPHABET.index("T")])
     completions = torch.stack([ids("aTab."), ids("     "), ids("TTTTa")])
@@ -94,7 +116,7 @@ def test_registry_returns_observables_by_name_or_callable():
     assert obs.get_observable("logprob") is obs.logprob
     assert obs.get_observable(obs.repeats) is obs.repeats
     assert list(obs.get_observables(["repeats", "ari", "repeats"])) == ["repeats", "ari"]
-    with pytest.raises(ValueError, match=r"\['ari', 'logprob', 'repeats'\]"):
+    with pytest.raises(ValueError, match=r"\['ari', 'logprob', 'longest_repeat_run', 'repeats'\]"):
         obs.get_observable("readability")
 
 
