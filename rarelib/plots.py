@@ -387,15 +387,25 @@ def grouped_scatter(groups: Mapping[str, tuple[np.ndarray, np.ndarray]], xlabel:
 
 
 def proportion_curves(x: np.ndarray, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], xlabel: str, ylabel: str,
-                      ax=None):
-    """Proportions against x (R,): label → (values (R,), interval (2, R)) as marked lines with error bars; NaN left out."""
+                      log: bool = False, ax=None):
+    """Proportions against x (R,): label → (values (R,), interval (2, R)) as marked lines with error bars; NaN left out.
+
+    log: log scale, zeros left out; the axis starts a decade below the smallest positive value or bound, and a
+    lower bound of 0 is drawn down to it.
+    """
     ax = _axes(ax)
     x = np.asarray(x, dtype=np.float64)
+    curves = {label: (np.asarray(values, dtype=np.float64), np.asarray(interval, dtype=np.float64))
+              for label, (values, interval) in curves.items()}
+    positive = np.concatenate([np.ravel(array) for pair in curves.values() for array in pair])
+    positive = positive[np.isfinite(positive) & (positive > 0)]
+    floor = positive.min() / 10 if log and positive.size else 0.0
     for label, (values, interval) in curves.items():
-        values, interval = np.asarray(values, dtype=np.float64), np.asarray(interval, dtype=np.float64)
-        shown = np.isfinite(values)
-        errors = np.clip(np.abs(np.stack([values, values]) - interval), 0, None)[:, shown]
+        shown = np.isfinite(values) & (values > 0 if log else True)
+        bounds = np.maximum(interval, floor)
+        errors = np.clip(np.abs(np.stack([values, values]) - bounds), 0, None)[:, shown]
         ax.errorbar(x[shown], values[shown], yerr=errors, fmt="o-", markersize=4, capsize=3, label=label)
-    ax.set(xlabel=xlabel, ylabel=ylabel, ylim=(-0.02, 1.02))
+    ax.set(xlabel=xlabel, ylabel=ylabel, yscale="log" if log else "linear")
+    ax.set_ylim((floor, None) if log else (-0.02, 1.02))
     ax.legend(fontsize="small")
     return ax
