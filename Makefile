@@ -9,7 +9,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # The book's models are small: one thread per process is fastest, and two processes share the cores.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: all env book test model reproduce bench clean
+.PHONY: all env book test model icl-model depth-models reproduce bench clean
 
 all: book
 
@@ -41,6 +41,14 @@ test: env
 ## model: rebuild the embedded default model from scratch (deterministic for a fixed seed)
 model: env
 	$(PY) -m rarelib.training --out data/models/story-gptneo --work build/model
+
+## icl-model: rebuild the in-context-learning model of the Markov-chain chapter (data/models/icl-markov)
+icl-model: env
+	$(PY) -m rarelib.in_context --out data/models/icl-markov
+
+## depth-models: rebuild the depth-2/4/8 story models of the equi-learning chapter (data/models/depth-models)
+depth-models: env
+	$(PY) scripts/train_depth_models.py
 
 ## reproduce: run every chapter with the paper's settings (profiles/paper/*.yaml) into _build/reproduce
 reproduce: env
