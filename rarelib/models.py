@@ -206,11 +206,11 @@ def random_model(
                             n_layer=n_layer, n_head=n_head, bos_token_id=0, eos_token_id=0)
         build = GPT2LMHeadModel
     elif architecture == "gpt-neo":
+        alternating = [[["global", "local"], n_layer // 2]] if n_layer >= 2 else []
         config = GPTNeoConfig(vocab_size=vocab_size, max_position_embeddings=context_length, hidden_size=n_embd,
-                              num_layers=n_layer, num_heads=n_head, attention_types=[[["global", "local"], (n_layer + 1) // 2]],
+                              num_layers=n_layer, num_heads=n_head,
+                              attention_types=alternating + ([[["global"], 1]] if n_layer % 2 else []),
                               window_size=context_length, bos_token_id=0, eos_token_id=0)
-        config.num_layers = n_layer
-        config.attention_layers = config.attention_layers[:n_layer]
         build = GPTNeoForCausalLM
     else:
         raise ValueError(f"architecture={architecture!r}; use 'gpt2' or 'gpt-neo'")

@@ -74,3 +74,9 @@ def test_device_selection():
 def test_character_tokenizer_rejects_repeated_symbols():
     with pytest.raises(ValueError, match="distinct"):
         models.character_tokenizer("aab")
+
+
+@pytest.mark.parametrize("n_layer", [1, 2, 3, 4])
+def test_random_gpt_neo_alternates_global_and_local_attention_at_any_depth(n_layer):
+    lm = models.random_model("gpt-neo", n_layer=n_layer)
+    assert lm.model.config.attention_layers == (["global", "local"] * n_layer)[:n_layer]
