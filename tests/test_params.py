@@ -35,3 +35,23 @@ def test_profile_file_lookup():
     assert params.profile_file("no_such_notebook", "paper") is None
     with pytest.raises(ValueError, match="profile"):
         params.profile_file("00_embedded_model", "huge")
+
+
+def test_every_paper_profile_sets_only_parameters_of_its_notebook():
+    import ast
+    import json
+
+    import yaml
+
+    from rarelib.models import REPO_ROOT
+
+    for profile in sorted((REPO_ROOT / "profiles" / "paper").glob("*.yaml")):
+        notebook = REPO_ROOT / "notebooks" / f"{profile.stem}.ipynb"
+        assert notebook.is_file(), f"{profile.name} has no notebook {notebook.name}"
+        cells = json.loads(notebook.read_text())["cells"]
+        tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{notebook.name} needs exactly one cell tagged 'parameters'"
+        assigned = {target.id for node in ast.parse("".join(tagged[0]["source"])).body
+                    if isinstance(node, ast.Assign) for target in node.targets if isinstance(target, ast.Name)}
+        unknown = set(yaml.safe_load(profile.read_text()) or {}) - assigned
+        assert not unknown, f"{profile.name} sets {sorted(unknown)}, which {notebook.name} does not define"
