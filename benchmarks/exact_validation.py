@@ -17,39 +17,33 @@ intervals). Acceptance (per sampler): the exact value inside the 96% interval at
 thresholds where TPS + MBAR has data, and |log10(estimate/exact)| ≤ 0.3 at the smallest tail it
 reaches, which must be ≤ 1e-12. Writes benchmarks/results/exact_validation.json.
 
-    python benchmarks/exact_validation.py                      # both samplers: 6–10 min on 2 shared cores
+Also the reach of each estimator (:func:`common.reach`): the smallest tail estimated with a 96%
+interval no wider than ±50% of the estimate.
+
+    python benchmarks/exact_validation.py                      # both samplers: ≈ 6 CPU-minutes
     python benchmarks/exact_validation.py --samplers annealed_tps --steps 5000
+    python benchmarks/exact_validation.py --smoke              # a few seconds
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import time
+import common  # noqa: I001  (first: it starts the run's wall clock)
+
 import warnings
-from importlib.metadata import version
-from pathlib import Path
 
 import numpy as np
-import torch
 
-from rarelib import exact, reweighting, validation
+from rarelib import reweighting, validation
 
-RESULTS = Path(__file__).resolve().parent / "results" / "exact_validation.json"
+RESULTS = common.RESULTS_DIR / "exact_validation.json"
 MIN_COVERAGE = 0.9
 MAX_DEEPEST_LOG10 = -12.0
 MAX_ABS_LOG10_RATIO = 0.3
+SMOKE = {"steps": 400, "chains": 8, "direct": 1000, "thin": 4, "samplers": ["parallel_tempering"]}
 
 
-def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vocab-size", type=int, default=5)
-    parser.add_argument("--stay", type=float, default=0.1, help="probability that the loop token follows itself")
-    parser.add_argument("--entry", type=float, default=0.005, help="probability that it follows any other token")
-    parser.add_argument("--model-seed", type=int, default=1)
-    parser.add_argument("--prompt", default="bca", help="text over the symbols a (loop), b, c, d, e")
-    parser.add_argument("--length", type=int, default=14, help="completion length L")
+def arguments():
+    parser = common.parser(__doc__.splitlines()[0], RESULTS)
+    common.add_loop_problem_arguments(parser)
     parser.add_argument("--target-mean", type=float, default=3.0, help="⟨φ⟩ at the last bias of the ladder")
     parser.add_argument("--spacing", type=float, default=1.0, help="ladder spacing in tilted standard deviations")
     parser.add_argument("--samplers", nargs="+", default=list(validation.SAMPLERS), choices=validation.SAMPLERS)
@@ -58,8 +52,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--direct", type=int, default=20000, help="direct samples used as the λ = 0 state")
     parser.add_argument("--thin", type=int, default=20, help="keep every thin-th TPS draw for MBAR")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.smoke:
+        vars(args).update(SMOKE)
+    return args
 
 
 def acceptance(summary: dict) -> dict:
@@ -74,24 +70,24 @@ def acceptance(summary: dict) -> dict:
     return {**checks, "passed": all(checks.values())}
 
 
-def machine() -> dict:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
+def reach_summary(tails: validation.TailComparison) -> dict:
+    """The estimator's reach (threshold, exact, estimate, log10 ratio, covered; None if nothing is reached)
+    and, at every threshold, whether it is reached and the relative half-width of its interval."""
+    index = common.reach(tails.log10_estimate, tails.log10_interval)
+    at_reach = {"threshold": tails.thresholds, "log10_exact": tails.log10_exact, "log10_estimate": tails.log10_estimate,
+                "log10_ratio": tails.log10_ratio, "covered": tails.covered}
     return {
-        "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "load_average_at_start": os.getloadavg(), "python": platform.python_version(), "platform": platform.platform(),
-        **{package: version(package) for package in ("numpy", "scipy", "torch", "pymbar", "arviz", "rarelib")},
+        "reach": {name: None if index < 0 else values[index] for name, values in at_reach.items()},
+        "reached": common.reached(tails.log10_estimate, tails.log10_interval),
+        "relative_half_width": common.relative_half_width(tails.log10_estimate, tails.log10_interval),
     }
 
 
 def main() -> None:
     args = arguments()
-    torch.set_num_threads(1)
-    info = machine()
-    model = validation.repetition_loop_lm(args.vocab_size, args.stay, args.entry, np.random.default_rng(args.model_seed),
-                                          name=f"loop-v{args.vocab_size}-s{args.model_seed}")
-    problem = validation.Problem(model, args.prompt, args.length, exact.AdditiveObservable("token_count", {0}))
+    machine = common.start(args)
+    problem = common.loop_problem_from(args)
+    model = problem.model
     ladder = validation.bias_ladder(problem.exact_tilted_mean, args.target_mean, args.spacing)
     print(f"model {model.name}: stay={args.stay}, entry={args.entry}; prompt {args.prompt!r}, L={args.length}, "
           f"φ = count of {model.symbols[0]!r}; ⟨φ⟩_0 = {float(problem.exact_tilted_mean(0.0)):.3f}")
@@ -99,28 +95,31 @@ def main() -> None:
     print(f"ladder λ = {np.round(ladder, 4).tolist()}, ⟨φ⟩_λ = {np.round(means, 2).tolist()}\n")
     results = []
     for sampler in args.samplers:
-        start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", reweighting.ReweightingWarning)  # printed below from analysis.messages
-            outcome = validation.validate(problem, ladder, sampler=sampler, n_steps=args.steps, n_chains=args.chains,
-                                          n_direct=args.direct, seed=args.seed, thin=args.thin)
-        seconds = time.perf_counter() - start
+            seconds, outcome = common.timed(lambda: validation.validate(
+                problem, ladder, sampler=sampler, n_steps=args.steps, n_chains=args.chains, n_direct=args.direct,
+                seed=args.seed, thin=args.thin))
         summary = outcome.to_dict()
         checks = acceptance(summary)
         segments = outcome.analysis.segments
-        results.append({**summary, "acceptance": checks, "seconds": seconds, "segment_bias": segments.bias,
-                        "rhat": segments.rhat_rank, "acceptance_rate": segments.acceptance})
+        results.append({**summary, "acceptance": checks, "seconds": seconds._asdict(),
+                        "segment_bias": segments.bias, "rhat": segments.rhat_rank,
+                        "acceptance_rate": segments.acceptance,
+                        "mbar_reach": reach_summary(outcome.tails), "direct_reach": reach_summary(outcome.direct)})
         print(validation.format_table(outcome))
         for message in outcome.analysis.messages:
             print("  note:", message)
-        print(f"acceptance: {'PASSED' if checks['passed'] else 'FAILED'} {checks} ({seconds:.0f} s)\n", flush=True)
-    settings = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
-    report = {"benchmark": "exact_validation", "settings": settings, "ladder": ladder,
-              "exact_log10_tail": problem.exact.log_prob_at_least(problem.thresholds) / np.log(10),
-              "thresholds": problem.thresholds, "machine": info, "results": results}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(validation.json_ready(report), indent=2) + "\n")
-    print(f"wrote {args.output}")
+        for label, reach in (("MBAR", results[-1]["mbar_reach"]["reach"]),
+                             ("direct", results[-1]["direct_reach"]["reach"])):
+            if reach["threshold"] is not None:
+                print(f"{label} reach (96% half-width ≤ 50%): P(φ ≥ {reach['threshold']:g}) = "
+                      f"10^{reach['log10_exact']:.2f}, log10(estimate/exact) = {reach['log10_ratio']:+.2f}")
+        print(f"acceptance: {'PASSED' if checks['passed'] else 'FAILED'} {checks} ({seconds.cpu:.0f} CPU-s)\n",
+              flush=True)
+    report = {"ladder": ladder, "exact_log10_tail": problem.exact.log_prob_at_least(problem.thresholds) / np.log(10),
+              "thresholds": problem.thresholds, "samplers": results}
+    common.write_results(args.output, "exact_validation", vars(args), report, machine)
 
 
 if __name__ == "__main__":

@@ -2,24 +2,22 @@
 
 Synthetic data: one parallel-tempering-like run on a Gaussian ladder (base N(0, 1), tilted
 law N(−λ, 1), λ_k = −k for k = 0..K−1, so neighbours overlap well), 10 chains of exact
-draws, no burn-in. Timed: :func:`rarelib.reweighting.solve_mbar` (u_kn and the MBAR
-solve from a zero start) and, separately, pymbar's analytic uncertainties of log Z plus
-the overlap matrix. Peak memory is what tracemalloc saw (numpy's allocations included)
-during both. Writes benchmarks/results/reweighting.json.
+draws, no burn-in. Timed (wall and CPU seconds): :func:`rarelib.reweighting.solve_mbar`
+(u_kn and the MBAR solve from its exponential-averaging start, as in every analysis); the
+same solve warm-started from the solution, as each of an analysis's bootstrap replicas is
+(so an analysis with R replicas costs about one cold solve plus R warm ones); and pymbar's
+analytic uncertainties of log Z plus the overlap matrix. Peak memory is what tracemalloc saw
+(numpy's allocations included) during the cold solve, the uncertainties and the overlap.
+Writes benchmarks/results/reweighting.json.
 
-    python benchmarks/reweighting.py           # 1e4 … 4e6 samples, 2 … 40 states (a few minutes)
-    python benchmarks/reweighting.py --quick   # up to 1e5 samples and 10 states
+    python benchmarks/reweighting.py           # 1e4 … 4e6 samples, 2 … 40 states (≈ 3 CPU-minutes, 3.5 GiB)
+    python benchmarks/reweighting.py --smoke   # up to 1e4 samples and 5 states
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import time
+import common  # noqa: I001  (first: it starts the run's wall clock)
+
 import tracemalloc
-from importlib.metadata import version
-from pathlib import Path
 
 import numpy as np
 
@@ -30,9 +28,9 @@ SAMPLE_SIZES = (10_000, 30_000, 100_000, 300_000, 1_000_000, 4_000_000)
 STATE_COUNTS = (2, 5, 10, 20, 40)
 STATES_FOR_SIZE_SWEEP = 10
 SAMPLES_FOR_STATE_SWEEP = 100_000
-QUICK_MAX_SAMPLES = 100_000
-QUICK_MAX_STATES = 10
-RESULTS = Path(__file__).resolve().parent / "results" / "reweighting.json"
+SMOKE = {"sample_sizes": (2_000, 10_000), "state_counts": (2, 5), "states_for_size_sweep": 5,
+         "samples_for_state_sweep": 10_000}
+RESULTS = common.RESULTS_DIR / "reweighting.json"
 
 
 def ladder_selection(n_samples: int, n_states: int, rng: np.random.Generator) -> reweighting.Selection:
@@ -46,69 +44,51 @@ def ladder_selection(n_samples: int, n_states: int, rng: np.random.Generator) ->
 
 
 def measure(n_samples: int, n_states: int, rng: np.random.Generator) -> dict:
-    """Seconds for the solve and for uncertainties + overlap, and the peak MiB of both."""
+    """Wall and CPU seconds of the cold solve, a warm solve and uncertainties + overlap; peak MiB; accuracy."""
     selection = ladder_selection(n_samples, n_states, rng)
     tracemalloc.start()
-    start = time.perf_counter()
-    fit = reweighting.solve_mbar(selection)
-    solved = time.perf_counter()
-    log_z, log_z_std = reweighting.sampled_log_partition(fit)
-    reweighting.overlap_matrix(fit)
-    finished = time.perf_counter()
+    solve, fit = common.timed(lambda: reweighting.solve_mbar(selection))
+    uncertainty, (log_z, log_z_std) = common.timed(
+        lambda: (reweighting.sampled_log_partition(fit), reweighting.overlap_matrix(fit))[0])
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
+    warm, _ = common.timed(lambda: reweighting.solve_mbar(selection, reweighting.log_partition(fit, fit.states)))
     exact = fit.states**2 / 2
+    resolved = log_z_std > 0
     return {
         "samples": int(selection.samples_per_state.sum()),
         "states": n_states,
-        "solve_s": solved - start,
-        "uncertainty_and_overlap_s": finished - solved,
+        **{f"{name}_{clock}_s": getattr(seconds, clock) for name, seconds in
+           (("solve", solve), ("warm_solve", warm), ("uncertainty_and_overlap", uncertainty))
+           for clock in ("wall", "cpu")},
         "peak_mib": peak / 2**20,
-        "max_log_z_error_in_std": float(np.max(np.abs(log_z - exact)[log_z_std > 0] / log_z_std[log_z_std > 0])),
-    }
-
-
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
-
-
-def machine() -> dict:
-    return {
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": os.getloadavg(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        **{package: version(package) for package in ("numpy", "scipy", "pymbar", "rarelib")},
+        "max_log_z_error_in_std": float(np.max(np.abs(log_z - exact)[resolved] / log_z_std[resolved])),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help=f"stop at {QUICK_MAX_SAMPLES:g} samples and {QUICK_MAX_STATES} states")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON file to write")
+    parser = common.parser(__doc__, RESULTS)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-samples", type=float, default=max(SAMPLE_SIZES),
+                        help="leave out the sample sizes above this (the largest needs ≈ 3.5 GiB)")
     args = parser.parse_args()
-    sizes = [n for n in SAMPLE_SIZES if not args.quick or n <= QUICK_MAX_SAMPLES]
-    counts = [k for k in STATE_COUNTS if not args.quick or k <= QUICK_MAX_STATES]
-    rng = np.random.default_rng(0)
-    info = machine()
-    print(f"{'samples':>9} {'states':>6} {'solve s':>9} {'unc+ovl s':>9} {'peak MiB':>9} {'max |err|/σ':>11}")
+    sizes, counts, states_for_sizes, samples_for_states = (
+        SMOKE.values() if args.smoke else (SAMPLE_SIZES, STATE_COUNTS, STATES_FOR_SIZE_SWEEP, SAMPLES_FOR_STATE_SWEEP))
+    sizes = [n for n in sizes if n <= args.max_samples]
+    machine = common.start(args)
+    rng = np.random.default_rng(args.seed)
+    columns = [("sweep", "s"), ("samples", "d"), ("states", "d"), ("solve CPU-s", ".3f"), ("warm CPU-s", ".3f"),
+               ("unc+ovl CPU-s", ".3f"), ("peak MiB", ".1f"), ("max |err|/σ", ".2f")]
     rows = []
-    for sweep, cases in (("samples", [(n, STATES_FOR_SIZE_SWEEP) for n in sizes]), ("states", [(SAMPLES_FOR_STATE_SWEEP, k) for k in counts])):
+    for sweep, cases in (("samples", [(n, states_for_sizes) for n in sizes]),
+                         ("states", [(samples_for_states, k) for k in counts])):
         for n_samples, n_states in cases:
-            row = {"sweep": sweep, **measure(n_samples, n_states, rng)}
-            rows.append(row)
-            print(
-                f"{row['samples']:>9} {row['states']:>6} {row['solve_s']:>9.3f} {row['uncertainty_and_overlap_s']:>9.3f} "
-                f"{row['peak_mib']:>9.1f} {row['max_log_z_error_in_std']:>11.2f}",
-                flush=True,
-            )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    result = {"benchmark": "reweighting", "quick": args.quick, "solver": reweighting.MBAR_SOLVER, "machine": info, "rows": rows}
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+            rows.append({"sweep": sweep, **measure(n_samples, n_states, rng)})
+    print(common.format_table(columns, [
+        (row["sweep"], row["samples"], row["states"], row["solve_cpu_s"], row["warm_solve_cpu_s"],
+         row["uncertainty_and_overlap_cpu_s"], row["peak_mib"], row["max_log_z_error_in_std"]) for row in rows]))
+    settings = {**vars(args), "n_chains": N_CHAINS, "solver": reweighting.MBAR_SOLVER}
+    common.write_results(args.output, "reweighting", settings, {"rows": rows}, machine)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,117 @@
+"""Tests of the benchmarks: the shared helpers of benchmarks/common.py, and one tiny (--smoke) run of each script.
+
+The smoke runs check that every script runs end to end and writes the JSON the Performance
+chapter reads (machine description, settings, results with the fields it renders); the
+numbers of a smoke run mean nothing. The helpers are checked against values worked out by hand.
+"""
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rarelib import diagnostics
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = ("sampling", "scaling", "reweighting", "exact_validation", "tail_reach")
+MACHINE_FIELDS = {"cpu", "cpu_count", "memory_gib", "torch_threads", "load_average_at_start", "load_average_at_end",
+                  "torch", "transformers"}
+
+
+@pytest.fixture(autouse=True)
+def benchmarks_importable(monkeypatch):
+    """The scripts import ``common`` (and each other) from their folder, as when run as scripts."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+
+
+@pytest.fixture
+def common():
+    import common
+
+    return common
+
+
+def run_smoke(script: str, output: Path, monkeypatch) -> dict:
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", "--smoke", "--output", str(output)])
+    runpy.run_path(str(BENCHMARKS / f"{script}.py"), run_name="__main__")
+    return json.loads(output.read_text())
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def test_relative_half_width_from_logs(common):
+    with np.errstate(divide="ignore"):
+        estimate = np.log10([0.1, 1e-20, 0.0])
+        interval = np.log10([[0.05, 0.5e-20, 0.0], [0.15, 3e-20, 1e-3]])
+        widths = common.relative_half_width(estimate, interval)
+    assert np.allclose(widths[:2], [0.5, 1.25]) and np.isnan(widths[2])
+
+
+def test_reach_is_the_smallest_estimate_within_half_width(common):
+    log10_estimate = np.array([-0.1, -2.0, -5.0, -3.0, -np.inf, 0.0])
+    half = np.array([0.1, 0.4, 0.9, 0.49, 0.0, 0.0])  # relative half-widths: −5 is too wide, −3 qualifies
+    log10_interval = np.stack([log10_estimate + np.log10(1 - half), log10_estimate + np.log10(1 + half)])
+    assert common.reached(log10_estimate, log10_interval).tolist() == [True, True, False, True, False, False]
+    assert common.reach(log10_estimate, log10_interval) == 3
+    assert common.reach(log10_estimate[[2, 4]], log10_interval[:, [2, 4]]) == -1
+
+
+def test_wilson_tails_count_both_sides(common):
+    phi = np.array([3.0, 1.0, 2.0, 2.0, 5.0])
+    thresholds = np.array([2.0, 4.0])
+    upper, upper_interval = common.wilson_log10_tail(phi, thresholds, "upper")
+    lower, _ = common.wilson_log10_tail(phi, thresholds, "lower")
+    assert np.allclose(10**upper, [4 / 5, 1 / 5]) and np.allclose(10**lower, [3 / 5, 4 / 5])
+    assert np.allclose(10**upper_interval, diagnostics.wilson_interval(np.array([4, 1]), 5))
+    with pytest.raises(ValueError, match="side"):
+        common.wilson_log10_tail(phi, thresholds, "both")
+
+
+def test_table_aligns_columns_and_marks_missing_values(common):
+    table = common.format_table([("method", "s"), ("rate", ".1f")], [("direct", 12.34), ("TPS", None)])
+    lines = table.splitlines()
+    assert lines == ["method  rate", "direct  12.3", "TPS        —"]
+
+
+def test_draws_for_budget_spends_the_budget(monkeypatch):
+    import tail_reach
+
+    chains, biases, length = 8, 5, 64
+    draws = tail_reach.draws_for_budget(1e6, chains, biases, length)
+    spent = chains * biases * (length + draws * (length + 1) / 2)
+    assert spent <= 1e6 < spent + chains * biases * (length + 1) / 2
+    with pytest.raises(ValueError, match="budget"):
+        tail_reach.draws_for_budget(1e3, chains, biases, length)
+
+
+# ----------------------------------------------------------------------------- smoke runs
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
+    report = run_smoke(script, tmp_path / f"{script}.json", monkeypatch)
+    assert report["benchmark"] == script and report["settings"]["smoke"] is True
+    assert MACHINE_FIELDS <= set(report["machine"]) and report["machine"]["torch_threads"] == 1
+    assert report["run_seconds"]["cpu"] > 0
+    results = report["results"]
+    if script == "sampling":
+        for rates in results["throughput"].values():
+            assert set(rates) == {"generate (HF)", "direct", "TPS proposals", "scoring (ceiling)"}
+            assert rates["generate (HF)"]["ratio_to_generate_cpu"] == 1.0
+            assert all(entry["tokens_per_cpu_s"]["median"] > 0 and entry["useful_fraction"] > 0
+                       for entry in rates.values())
+    elif script == "scaling":
+        assert {row["sweep"] for row in results["rows"]} == {"length", "chains"}
+    elif script == "reweighting":
+        assert all(row["solve_cpu_s"] > 0 and row["peak_mib"] > 0 for row in results["rows"])
+    elif script == "exact_validation":
+        assert all("reach" in sampler["mbar_reach"] for sampler in results["samplers"])
+    else:
+        methods = results["solvable"]["methods"]
+        assert any(entry["reach"] is not None for entry in methods.values())
+        for tail in results["default"]["tails"]:
+            assert set(tail["methods"]) == {"direct", "annealed_tps + MBAR", "parallel_tempering + MBAR"}
+            assert tail["methods"]["direct"]["reach"] is not None
