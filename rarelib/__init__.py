@@ -4,7 +4,9 @@ One module per stage of the data flow: ``models`` (load a causal LM), ``corpus``
 ``training`` (how the embedded default model was made), ``observables``, ``direct``,
 ``generation`` (the sampling kernel), ``tps``, ``tilting``, ``reweighting`` (MBAR),
 ``diagnostics``, ``exact`` and ``chains`` (solvable models), ``validation`` (estimators
-against exact answers), ``storage``, ``workflow`` (cached standard runs), ``plots`` and ``params``.
+against exact answers), ``storage``, ``workflow`` (cached standard runs), ``plots`` and ``params``;
+for single chapters ``exploration`` (rare completions), ``prompts`` (prompts from the corpus),
+``toy_training``, ``in_context``, ``list_decoding`` and ``equilearning`` (companion results).
 """
 import importlib
 
@@ -13,7 +15,7 @@ __version__ = "0.1.0"
 _SUBMODULES = (
     "models", "corpus", "training", "observables", "direct", "tps", "tilting",
     "reweighting", "diagnostics", "exact", "chains", "generation", "storage", "plots", "params",
-    "workflow", "validation",
+    "workflow", "validation", "exploration", "prompts", "toy_training", "in_context", "list_decoding", "equilearning",
 )
 
 

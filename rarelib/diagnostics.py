@@ -177,6 +177,23 @@ def log_percentile_interval(log_values: np.ndarray, level: float = DEFAULT_LEVEL
         return np.logaddexp(np.log1p(-fraction) + log_values[below], np.log(fraction) + log_values[above])
 
 
+def direct_tail(values, thresholds, side: str = "upper", level: float = DEFAULT_LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical tail P(φ ≥ a) (``side="upper"``) or P(φ ≤ a) of direct samples, with Wilson intervals.
+
+    values: (N,) observable of independent samples; thresholds: (A,). Returns the proportions
+    (A,) and their ``level`` Wilson interval (2, A).
+    """
+    if side not in ("upper", "lower"):
+        raise ValueError(f"side={side!r}; use 'upper' for P(φ ≥ a) or 'lower' for P(φ ≤ a)")
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"values must be a non-empty 1-D array of samples; got shape {values.shape}")
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    hits = values[:, None] >= thresholds if side == "upper" else values[:, None] <= thresholds
+    count = hits.sum(axis=0)
+    return count / values.size, np.stack(wilson_interval(count, values.size, level))
+
+
 def wilson_interval(successes, trials, level: float = DEFAULT_LEVEL) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for binomial proportions, vectorised (arrays broadcast).
 

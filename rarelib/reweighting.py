@@ -555,6 +555,14 @@ _LOG_ESTIMATES = {"partition_function": "state", "bin_probability": "bin", "uppe
 _SEGMENT_FIELDS = [f.name for f in dataclasses.fields(diagnostics.BiasDiagnostics)]
 
 
+def reach(tail: LogEstimate) -> float:
+    """log10 of the smallest estimate of ``tail`` (a tail curve) whose interval excludes zero: how far it reaches."""
+    resolved = np.isfinite(tail.log_interval[0])
+    if not resolved.any():
+        raise ValueError("no estimate of this tail has an interval that excludes zero")
+    return float(tail.log10[resolved].min())
+
+
 @dataclass(frozen=True)
 class Analysis:
     """Estimates, 96% bootstrap intervals and diagnostics of one MBAR analysis.

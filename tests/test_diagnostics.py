@@ -185,3 +185,15 @@ def test_diagnose_collects_every_diagnostic_per_bias():
         diagnostics.diagnose(phi, [-0.1, -0.2], accepted=np.ones((3, 49, 2), dtype=bool))
     with pytest.raises(ValueError, match="biases has shape"):
         diagnostics.diagnose(phi, [-0.1])
+
+
+def test_direct_tail_counts_both_sides_with_wilson_intervals():
+    values = np.array([0.0, 1.0, 2.0, 3.0])
+    upper, upper_interval = diagnostics.direct_tail(values, [0.0, 2.0, 3.5], "upper")
+    lower, lower_interval = diagnostics.direct_tail(values, [0.0, 2.0, 3.5], "lower")
+    np.testing.assert_allclose(upper, [1.0, 0.5, 0.0])
+    np.testing.assert_allclose(lower, [0.25, 0.75, 1.0])
+    np.testing.assert_allclose(upper_interval, np.stack(diagnostics.wilson_interval(np.array([4, 2, 0]), 4)))
+    assert upper_interval[0, -1] == 0.0 and lower_interval[1, -1] == 1.0
+    with pytest.raises(ValueError, match="side"):
+        diagnostics.direct_tail(values, [1.0], "both")
