@@ -152,16 +152,9 @@ def wilson_log10_tail(phi: np.ndarray, thresholds: np.ndarray, side: str) -> tup
 
     phi: (n,) i.i.d. samples. Returns log10 of the estimates (A,) and of their 96% Wilson bounds (2, A).
     """
-    phi = np.sort(np.asarray(phi, dtype=np.float64).ravel())
-    if side == "upper":
-        counts = phi.size - np.searchsorted(phi, thresholds, side="left")
-    elif side == "lower":
-        counts = np.searchsorted(phi, thresholds, side="right")
-    else:
-        raise ValueError(f"side={side!r}; use 'upper' (P(φ ≥ a)) or 'lower' (P(φ ≤ a))")
-    lower, upper = diagnostics.wilson_interval(counts, phi.size)
+    probability, interval = diagnostics.direct_tail(np.ravel(phi), thresholds, side)
     with np.errstate(divide="ignore"):
-        return np.log10(counts / phi.size), np.log10(np.stack([lower, upper]))
+        return np.log10(probability), np.log10(interval)
 
 
 # --------------------------------------------------------------------------- the solvable model

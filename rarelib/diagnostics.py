@@ -188,9 +188,12 @@ def direct_tail(values, thresholds, side: str = "upper", level: float = DEFAULT_
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"values must be a non-empty 1-D array of samples; got shape {values.shape}")
+    ordered = np.sort(values)
     thresholds = np.asarray(thresholds, dtype=np.float64)
-    hits = values[:, None] >= thresholds if side == "upper" else values[:, None] <= thresholds
-    count = hits.sum(axis=0)
+    if side == "upper":
+        count = ordered.size - np.searchsorted(ordered, thresholds, side="left")
+    else:
+        count = np.searchsorted(ordered, thresholds, side="right")
     return count / values.size, np.stack(wilson_interval(count, values.size, level))
 
 
