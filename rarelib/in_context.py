@@ -26,16 +26,12 @@ import torch
 from scipy.special import rel_entr
 
 from rarelib import models
-from rarelib.toy_training import ToyTraining
-from rarelib.training import TrainingConfig, learning_rate, next_token_loss
+from rarelib.generation import check_positive_int
+from rarelib.toy_training import ToyTraining, fit
+from rarelib.training import TrainingConfig, learning_rate
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 DEFAULT_MODEL_DIR = models.DATA_DIR / "models" / "icl-markov"
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
 
 
 def _check_chain_law(n_states: int, concentration: float) -> None:
@@ -48,7 +44,7 @@ def _check_chain_law(n_states: int, concentration: float) -> None:
 def random_transition_matrices(n_chains: int, n_states: int, concentration: float,
                                rng: np.random.Generator) -> np.ndarray:
     """Transition matrices (n_chains, d, d) whose rows are independent Dirichlet(concentration·1) draws."""
-    _check_positive_int("n_chains", n_chains)
+    check_positive_int("n_chains", n_chains)
     _check_chain_law(n_states, concentration)
     return rng.dirichlet(np.full(n_states, float(concentration)), size=(n_chains, n_states))
 
@@ -74,7 +70,7 @@ def _draw(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
 
 def sample_sequences(transitions: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
     """State sequences (C, length) int64 of the chains (C, d, d), each started from its stationary law."""
-    _check_positive_int("length", length)
+    check_positive_int("length", length)
     transitions = np.asarray(transitions, dtype=float)
     uniforms = rng.random((len(transitions), length))
     chain = np.arange(len(transitions))
@@ -115,7 +111,7 @@ def model_estimates(lm: models.CausalLM, sequences: np.ndarray, batch_size: int 
     if sequences.ndim != 2 or sequences.shape[1] > lm.context_length:
         raise ValueError(f"sequences must be (C, L) with L ≤ the model's context length {lm.context_length}; "
                          f"got shape {sequences.shape}")
-    _check_positive_int("batch_size", batch_size)
+    check_positive_int("batch_size", batch_size)
     parts = []
     for start in range(0, len(sequences), batch_size):
         logits, _ = lm.logits(torch.as_tensor(sequences[start:start + batch_size], device=lm.device))
@@ -151,7 +147,7 @@ def counting_kl_asymptote(n_states: int, context_lengths: np.ndarray) -> np.ndar
 def fit_lengths(low: int, high: int, n_points: int, sequence_length: int) -> np.ndarray:
     """About n_points context lengths (n,) int64, evenly spaced in log N from low to high ≤ sequence_length."""
     for name, value in (("low", low), ("high", high), ("n_points", n_points)):
-        _check_positive_int(name, value)
+        check_positive_int(name, value)
     if not low < high <= sequence_length or n_points < 3:
         raise ValueError(f"the fit range needs 1 ≤ low < high ≤ sequence_length = {sequence_length} and n_points ≥ 3; "
                          f"got low={low}, high={high}, n_points={n_points}")
@@ -163,8 +159,8 @@ def fit_lengths(low: int, high: int, n_points: int, sequence_length: int) -> np.
 
 def bootstrap_weights(n_chains: int, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
     """Multinomial resampling weights (n_bootstrap, n_chains): how often each chain enters each replicate."""
-    _check_positive_int("n_chains", n_chains)
-    _check_positive_int("n_bootstrap", n_bootstrap)
+    check_positive_int("n_chains", n_chains)
+    check_positive_int("n_bootstrap", n_bootstrap)
     return rng.multinomial(n_chains, np.full(n_chains, 1.0 / n_chains), size=n_bootstrap).astype(float)
 
 
@@ -227,7 +223,7 @@ class ICLTraining:
 
     def __post_init__(self):
         _check_chain_law(self.n_states, self.concentration)
-        _check_positive_int("batch_size", self.batch_size)
+        check_positive_int("batch_size", self.batch_size)
         if isinstance(self.sequence_length, bool) or not isinstance(self.sequence_length, int) or self.sequence_length < 2:
             raise ValueError(f"sequence_length must be an integer ≥ 2; got {self.sequence_length!r}")
         if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
@@ -252,20 +248,8 @@ def train(config: ICLTraining = ICLTraining(),
     schedule = TrainingConfig(steps=spec.steps, learning_rate=spec.learning_rate, warmup_steps=config.warmup_steps)
     lm = models.random_model("gpt2", alphabet=ALPHABET[:config.n_states], context_length=config.sequence_length,
                              n_layer=spec.n_layer, n_embd=spec.n_embd, n_head=spec.n_head, seed=spec.seed)
-    lm.model.requires_grad_(True)
-    optimizer = torch.optim.AdamW(lm.model.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay)
-    losses = np.empty(spec.steps)
-    for step in range(spec.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, schedule)
-        loss = next_token_loss(lm.model, training_batch(config, step))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses[step] = loss.item()
-        if progress is not None:
-            progress(step, losses[step])
-    lm.model.requires_grad_(False)
+    losses = fit(lm, lambda step: training_batch(config, step), spec,
+                 learning_rate_at=lambda step: learning_rate(step, schedule), progress=progress)
     return lm, losses
 
 

@@ -11,7 +11,7 @@ initialisation: the same seed gives the same weights (for a fixed thread count).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -80,19 +80,39 @@ def train_on_windows(
         raise ValueError(f"windows hold token ids outside 0..{len(alphabet) - 1} (alphabet {alphabet!r})")
     lm = random_model("gpt2", alphabet=alphabet, context_length=windows.shape[1] - 1, n_layer=config.n_layer,
                       n_embd=config.n_embd, n_head=config.n_head, seed=config.seed)
+    batch = torch.as_tensor(windows, dtype=torch.int64)
+    return lm, fit(lm, lambda step: batch, config)
+
+
+def fit(
+    lm: HFLanguageModel,
+    batch_at: Callable[[int], torch.Tensor],
+    config: ToyTraining,
+    learning_rate_at: Callable[[int], float] | None = None,
+    progress: Callable[[int, float], None] | None = None,
+) -> np.ndarray:
+    """Train ``lm`` in place by AdamW on the next-token loss; returns the losses (steps,).
+
+    batch_at(step): token ids (B, T) of that step; learning_rate_at(step): the step's rate
+    (default: ``config.learning_rate`` throughout); progress(step, loss) is called after each step.
+    """
     model = lm.model
     model.requires_grad_(True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    batch = torch.as_tensor(windows, dtype=torch.int64)
     losses = np.empty(config.steps)
     for step in range(config.steps):
-        loss = next_token_loss(model, batch)
+        if learning_rate_at is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate_at(step)
+        loss = next_token_loss(model, batch_at(step))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses[step] = loss.item()
+        if progress is not None:
+            progress(step, losses[step])
     model.requires_grad_(False)
-    return lm, losses
+    return losses
 
 
 def greedy_accuracy(lm: HFLanguageModel, windows: np.ndarray) -> float:
