@@ -56,12 +56,29 @@ class Regrowth(NamedTuple):
     completions: (B, L) int64. token_logprobs: (B, L) float32, log p_M of each token at
     temperature 1 (kept positions copied from the input). sampling_logprobs: (B, L) float32,
     log-prob of each regrown token under the sampling law (NaN at kept positions); ``None``
-    when sampling at temperature 1, where it equals ``token_logprobs``.
+    when sampling from p_M itself, where it equals ``token_logprobs``. class_log_mass: (B, L)
+    float32, log p_M(token class | context) at each position (copied before the cut) when
+    regrowing with a :class:`ClassTilt`, else ``None``.
     """
 
     completions: torch.Tensor
     token_logprobs: torch.Tensor
     sampling_logprobs: torch.Tensor | None
+    class_log_mass: torch.Tensor | None = None
+
+
+class ClassTilt(NamedTuple):
+    """Sample regrown tokens from p_M(v | context) e^{−tilt_b 1[v ∈ class]}, renormalised per position.
+
+    token_ids: (S,) int64, the class; tilt: (B,) float, per row (negative favours the class);
+    class_log_mass: (B, L) float32, log p_M(class | context) of the input completions (only
+    kept positions are read). With the class mass, the log-probability of any path under the
+    tilted proposal follows at any tilt without running the model again.
+    """
+
+    token_ids: torch.Tensor
+    tilt: torch.Tensor
+    class_log_mass: torch.Tensor
 
 
 # --------------------------------------------------------------------------- arguments
@@ -148,20 +165,27 @@ def encode_prompt(lm: CausalLM, prompt_ids: torch.Tensor) -> PromptContext:
     return PromptContext(ids=ids, next_logits=logits[0, -1], cache=cache)
 
 
-def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor, temperature: float = 1.0):
-    """Draw one token per row from softmax(logits / temperature) by inverse CDF.
+def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor, temperature: float = 1.0,
+                  proposal_logits: torch.Tensor | None = None):
+    """Draw one token per row from softmax(logits / temperature), or from softmax(proposal_logits), by inverse CDF.
 
-    logits: (n, V) float32; uniforms: (n,) float64 in [0, 1). Returns tokens (n,) int64,
-    their log-probs at temperature 1 (n,) float32 and under the sampling law (n,) float32.
-    The CDF is accumulated in float64; tokens whose probability underflows are never drawn.
+    logits: (n, V) float32 of p_M; uniforms: (n,) float64 in [0, 1); proposal_logits: (n, V)
+    (then temperature must be 1). Returns tokens (n,) int64, their log-probs at temperature 1
+    (n,) float32 and under the sampling law (n,) float32. The CDF is accumulated in float64;
+    tokens whose probability underflows are never drawn.
     """
-    scaled = logits if temperature == 1.0 else logits / temperature
+    if proposal_logits is None:
+        scaled = logits if temperature == 1.0 else logits / temperature
+    elif temperature != 1.0:
+        raise ValueError("sample with a temperature or from proposal logits, not both")
+    else:
+        scaled = proposal_logits
     shifted = scaled - scaled.amax(dim=-1, keepdim=True)
     cdf = shifted.exp().cumsum(dim=-1, dtype=torch.float64)
     total = cdf[:, -1:]
     tokens = torch.searchsorted(cdf, uniforms[:, None] * total, right=True).clamp_(max=logits.shape[-1] - 1)
     sampling_logprobs = (shifted.gather(1, tokens) - total.log()).float()[:, 0]
-    if temperature == 1.0:
+    if scaled is logits:
         return tokens[:, 0], sampling_logprobs, sampling_logprobs
     model_logprobs = (logits.gather(1, tokens) - logits.logsumexp(dim=-1, keepdim=True))[:, 0]
     return tokens[:, 0], model_logprobs, sampling_logprobs
@@ -195,22 +219,34 @@ def regrow(
     uniforms: torch.Tensor,
     temperature: float = 1.0,
     join_groups: int = 8,
+    ends: torch.Tensor | None = None,
+    class_tilt: ClassTilt | None = None,
 ) -> Regrowth:
-    """Keep ``completions[b, :cuts[b]]`` and sample positions ``cuts[b]..L−1`` from the model.
+    """Keep ``completions[b, :cuts[b]]`` and sample positions ``cuts[b]..ends[b]−1`` from the model.
 
     completions: (B, L) int64; token_logprobs: (B, L) float32 log p_M of the kept tokens
-    (copied through; other positions are ignored); cuts: (B,) int64 in 0..L (L keeps the
-    row unchanged); uniforms: (B, L) float64, the randomness of position (b, i).
-    See the module docstring for the batch layout.
+    (copied through before the cut; other positions are ignored); cuts: (B,) int64 in 0..L
+    (L keeps the row unchanged); uniforms: (B, L) float64, the randomness of position (b, i).
+    ends: (B,) int64 in cuts..L, default L: the tokens from ``ends[b]`` on are kept too, but
+    follow a new window, so their ``token_logprobs`` are recomputed under it (rescored while
+    the batch decodes to the end). class_tilt: sample regrown tokens from the tilted proposal
+    of :class:`ClassTilt` (temperature must be 1). See the module docstring for the batch layout.
     """
+    if class_tilt is not None and temperature != 1.0:
+        raise ValueError("regrow with a class tilt or a temperature, not both")
     device = lm.device
     length = completions.shape[1]
     order = torch.argsort(cuts, stable=True)
     sorted_cuts = cuts[order].to(device)
     tokens = completions[order].to(device)
     model_lp = token_logprobs[order].to(device=device, dtype=torch.float32)
-    sampling_lp = None if temperature == 1.0 else torch.full_like(model_lp, float("nan"))
+    sampling_lp = None if temperature == 1.0 and class_tilt is None else torch.full_like(model_lp, float("nan"))
     draws = uniforms[order].to(device=device, dtype=torch.float64)
+    sorted_ends = None if ends is None else ends[order].to(device)
+    if class_tilt is not None:
+        class_ids = class_tilt.token_ids.to(device)
+        tilt = class_tilt.tilt[order].to(device=device, dtype=torch.float32)
+        class_mass = class_tilt.class_log_mass[order].to(device=device, dtype=torch.float32)
 
     points = _join_points(sorted_cuts.tolist(), length, join_groups)
     active, logits, cache = 0, None, None
@@ -220,8 +256,19 @@ def regrow(
             logits = new_logits if logits is None else torch.cat([logits, new_logits])
             cache = new_cache if cache is None else _append_rows(cache, new_cache)
             active = points[t]
-        drawn, drawn_model_lp, drawn_sampling_lp = sample_tokens(logits, draws[:active, t], temperature)
+        proposal_logits = None
+        if class_tilt is not None:
+            class_mass[:active, t] = torch.where(sorted_cuts[:active] <= t, _log_mass(logits, class_ids),
+                                                 class_mass[:active, t])
+            proposal_logits = logits.index_add(1, class_ids, -tilt[:active, None].expand(-1, len(class_ids)))
+        drawn, drawn_model_lp, drawn_sampling_lp = sample_tokens(logits, draws[:active, t], temperature,
+                                                                 proposal_logits)
         regrown = sorted_cuts[:active] <= t
+        if sorted_ends is not None:
+            rescored = sorted_ends[:active] <= t
+            regrown &= ~rescored
+            kept_lp = logits.gather(1, tokens[:active, t:t + 1])[:, 0] - logits.logsumexp(dim=-1)
+            model_lp[:active, t] = torch.where(rescored, kept_lp, model_lp[:active, t])
         tokens[:active, t] = torch.where(regrown, drawn, tokens[:active, t])
         model_lp[:active, t] = torch.where(regrown, drawn_model_lp, model_lp[:active, t])
         if sampling_lp is not None:
@@ -235,7 +282,23 @@ def regrow(
         completions=tokens[unsort].cpu(),
         token_logprobs=model_lp[unsort].cpu(),
         sampling_logprobs=None if sampling_lp is None else sampling_lp[unsort].cpu(),
+        class_log_mass=None if class_tilt is None else class_mass[unsort].cpu(),
     )
+
+
+def _log_mass(logits: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
+    """log Σ_{v ∈ token_ids} softmax(logits)_v, (n,), for logits (n, V)."""
+    return logits[:, token_ids].logsumexp(dim=-1) - logits.logsumexp(dim=-1)
+
+
+def class_tilt_log_normaliser(class_log_mass: torch.Tensor, tilt: torch.Tensor) -> torch.Tensor:
+    """log z = log(1 − m + m e^{−tilt}) per position, float64, for log class masses log m (..., L) and tilts (..., 1).
+
+    z is the normaliser of the :class:`ClassTilt` proposal at a position whose class mass is m.
+    """
+    log_mass = class_log_mass.double()
+    tilt = tilt.double()
+    return torch.logaddexp(torch.log1p(-log_mass.exp().clamp(max=1.0)), log_mass - tilt)
 
 
 def score(lm: CausalLM, prompt_ids: torch.Tensor, completions: torch.Tensor, batch_size: int = 64) -> torch.Tensor:

@@ -10,6 +10,27 @@ p_M(x) q(x′|x) = (1/L) Σ_τ 1[x′_{≤τ} = x_{≤τ}] p_M(x_{≤τ}) p_M(x_
 is symmetric in x and x′: q is in detailed balance with p_M, so the Metropolis–Hastings
 ratio for p_λ is e^{−λ(φ′ − φ)} and no model probability is needed.
 
+Window moves (``window=w``): keep the tokens after the window too, so the move regrows only
+positions τ..τ+w−1 and changes the early tokens of a completion without discarding its end.
+The kept suffix s is rescored under the new window, and the proposal (regrow the window from
+p_M given the prefix) makes the Metropolis–Hastings ratio
+e^{−λ(φ′ − φ)} p_M(s | x′_{<τ+w}) / p_M(s | x_{<τ+w}). Such a move still decodes every
+position from τ on, so it costs what a forward-shooting move from τ costs, and ``cut`` keeps
+its meaning (tokens before the first regrown one). With ``window=None`` (default) a move
+regrows to the end: plain forward shooting. Forward shooting regrows early tokens only by
+regrowing everything after them, which a strong bias almost always rejects; window moves
+are the cure when the rare completions differ from typical ones early on.
+
+Guided moves (``guide`` = token ids, ``guide_scale`` = g): regrow each window token from the
+tilted proposal q(v | context) ∝ p_M(v | context) e^{−gλ 1[v ∈ guide]} instead of p_M
+(:class:`rarelib.generation.ClassTilt`). The ratio gains Σ_{regrown i} [log p_M/q](x′_i) −
+[log p_M/q](x_i), where log p_M/q = gλ 1[x_i ∈ guide] + log z_i with
+z_i = 1 − m_i + m_i e^{−gλ} and m_i the guide class's probability at position i, kept in the
+state for every position, so the old path's proposal law is known at whatever bias its chain
+holds (also after a replica swap). When φ counts the guide tokens and g = 1, the e^{−λΔφ}
+factor cancels and the ratio is Π z′_i / Π z_i: the proposal pre-pays the bias token by token,
+so strongly biased chains accept long regrowths that forward shooting from p_M would not.
+
 Cut law (``cuts``): ``"uniform"`` (default) draws τ uniformly in {0..L−1}; τ = 0 regrows the
 whole completion, so every completion can be reached and the chain samples p_λ exactly.
 ``"paper"`` is the paper's rule, τ uniform in {1..L}: the first completion token is never
@@ -37,7 +58,8 @@ from tqdm.auto import tqdm
 from rarelib import observables as obs
 from rarelib import storage
 from rarelib.generation import (
-    PromptContext, check_completion_length, check_positive_int, check_seed, encode_prompt, prompt_token_ids, regrow,
+    ClassTilt, PromptContext, check_completion_length, check_positive_int, check_seed, class_tilt_log_normaliser,
+    encode_prompt, prompt_token_ids, regrow,
 )
 from rarelib.models import CausalLM
 
@@ -47,18 +69,21 @@ DEFAULT_RECORD = ("logprob", "ari", "repeats")
 
 class TPSState(NamedTuple):
     """R chains: completions (R, L) int64, token_logprobs (R, L) float32 (log p_M at T = 1),
-    phi (R,) float64 (the biased observable), recorded: name → (R,) float64."""
+    phi (R,) float64 (the biased observable), recorded: name → (R,) float64, and with a guide
+    class_log_mass (R, L) float32, log p_M(guide class | context) at each position."""
 
     completions: torch.Tensor
     token_logprobs: torch.Tensor
     phi: np.ndarray
     recorded: dict[str, np.ndarray]
+    class_log_mass: torch.Tensor | None = None
 
     def take(self, rows: np.ndarray) -> TPSState:
         """The chains in the order ``rows`` (R,)."""
         index = torch.from_numpy(rows)
         return TPSState(self.completions[index], self.token_logprobs[index], self.phi[rows],
-                        {name: values[rows] for name, values in self.recorded.items()})
+                        {name: values[rows] for name, values in self.recorded.items()},
+                        None if self.class_log_mass is None else self.class_log_mass[index])
 
     def where(self, mask: np.ndarray, other: TPSState) -> TPSState:
         """Rows of ``other`` where ``mask`` (R,) is true, of ``self`` elsewhere."""
@@ -68,6 +93,8 @@ class TPSState(NamedTuple):
             torch.where(rows[:, None], other.token_logprobs, self.token_logprobs),
             np.where(mask, other.phi, self.phi),
             {name: np.where(mask, other.recorded[name], values) for name, values in self.recorded.items()},
+            None if self.class_log_mass is None else torch.where(rows[:, None], other.class_log_mass,
+                                                                 self.class_log_mass),
         )
 
 
@@ -91,36 +118,79 @@ class ShootingKernel:
     observable: obs.Observable
     recorded: dict[str, obs.Observable]
     cuts: str = "uniform"
+    window: int | None = None
+    guide: torch.Tensor | None = None
+    guide_scale: float = 1.0
 
     def _evaluate(self, completions: torch.Tensor, token_logprobs: torch.Tensor) -> tuple[np.ndarray, dict]:
         wanted = {self.observable.__name__: self.observable, **self.recorded}
         values = obs.evaluate(wanted, self.lm, self.prompt.ids.cpu(), completions, token_logprobs)
         return values[self.observable.__name__], {name: values[name] for name in self.recorded}
 
-    def _grow(self, completions, token_logprobs, cut, generator) -> TPSState:
-        uniforms = torch.rand(completions.shape, generator=generator, dtype=torch.float64)
-        grown = regrow(self.lm, self.prompt, completions, token_logprobs, cut, uniforms)
+    def _grow(self, state: TPSState, cut, generator, ends=None, tilt=None) -> TPSState:
+        uniforms = torch.rand(state.completions.shape, generator=generator, dtype=torch.float64)
+        class_tilt = None if self.guide is None else ClassTilt(self.guide, tilt, state.class_log_mass)
+        grown = regrow(self.lm, self.prompt, state.completions, state.token_logprobs, cut, uniforms, ends=ends,
+                       class_tilt=class_tilt)
         phi, recorded = self._evaluate(grown.completions, grown.token_logprobs)
-        return TPSState(grown.completions, grown.token_logprobs, phi, recorded)
+        return TPSState(grown.completions, grown.token_logprobs, phi, recorded, grown.class_log_mass)
 
     def init(self, n_rows: int, generator: torch.Generator) -> TPSState:
         """``n_rows`` chains started from direct samples of p_M."""
         empty = torch.zeros((n_rows, self.completion_length), dtype=torch.int64)
-        return self._grow(empty, empty.float(), torch.zeros(n_rows, dtype=torch.int64), generator)
+        start = TPSState(empty, empty.float(), np.zeros(n_rows), {},
+                         None if self.guide is None else empty.float())
+        return self._grow(start, torch.zeros(n_rows, dtype=torch.int64), generator, tilt=torch.zeros(n_rows))
 
     def draw_cuts(self, n_rows: int, generator: torch.Generator) -> torch.Tensor:
         """(R,) int64 numbers of kept tokens: uniform in {0..L−1}, or in {1..L} for ``cuts="paper"``."""
         low = 0 if self.cuts == "uniform" else 1
         return torch.randint(low, low + self.completion_length, (n_rows,), generator=generator)
 
+    def window_ends(self, cut: torch.Tensor) -> torch.Tensor | None:
+        """(R,) int64 end of each proposal's regrown window (cut + window, at most L); ``None`` without windows."""
+        return None if self.window is None else (cut + self.window).clamp_(max=self.completion_length)
+
     def step(self, state: TPSState, lam, generator: torch.Generator) -> tuple[TPSState, StepInfo]:
-        """One shooting move of every chain at bias ``lam`` (scalar or (R,) per chain)."""
+        """One move of every chain at bias ``lam`` (scalar or (R,) per chain)."""
         n_rows = len(state.phi)
+        lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), (n_rows,))
+        tilt = torch.from_numpy(self.guide_scale * lam)
         cut = self.draw_cuts(n_rows, generator)
-        proposal = self._grow(state.completions, state.token_logprobs, cut, generator)
+        ends = self.window_ends(cut)
+        proposal = self._grow(state, cut, generator, ends, tilt)
         log_u = torch.rand(n_rows, generator=generator, dtype=torch.float64).log().numpy()
-        accepted = log_u < -np.asarray(lam, dtype=np.float64) * (proposal.phi - state.phi)
+        log_ratio = -lam * (proposal.phi - state.phi)
+        if ends is not None:
+            log_ratio = log_ratio + suffix_log_ratio(proposal.token_logprobs, state.token_logprobs, ends)
+        if self.guide is not None:
+            regrown = self._window_mask(cut, ends)
+            log_ratio = log_ratio + (self._guide_log_importance(proposal, tilt, regrown)
+                                     - self._guide_log_importance(state, tilt, regrown))
+        accepted = log_u < log_ratio
         return state.where(accepted, proposal), StepInfo(accepted, cut.numpy())
+
+    def _window_mask(self, cut: torch.Tensor, ends: torch.Tensor | None) -> torch.Tensor:
+        """(R, L) bool: the positions a move regrows (cut ≤ i < end)."""
+        positions = torch.arange(self.completion_length)
+        mask = positions >= cut[:, None]
+        return mask if ends is None else mask & (positions < ends[:, None])
+
+    def _guide_log_importance(self, state: TPSState, tilt: torch.Tensor, regrown: torch.Tensor) -> np.ndarray:
+        """Σ over regrown positions of log p_M(x_i) − log q(x_i) = tilt·1[x_i ∈ guide] + log z_i, (R,) float64.
+
+        q is the guided proposal of :class:`rarelib.generation.ClassTilt` at each row's tilt.
+        """
+        in_class = torch.isin(state.completions, self.guide).double()
+        per_position = tilt[:, None] * in_class + class_tilt_log_normaliser(state.class_log_mass, tilt[:, None])
+        return torch.where(regrown, per_position, 0.0).sum(dim=1).numpy()
+
+
+def suffix_log_ratio(new_logprobs: torch.Tensor, old_logprobs: torch.Tensor, ends: torch.Tensor) -> np.ndarray:
+    """Σ_{i ≥ ends[b]} (new − old)[b, i] in float64: (R,) for token log-probs (R, L) and ends (R,)."""
+    suffix = torch.arange(new_logprobs.shape[1]) >= ends[:, None]
+    difference = new_logprobs.double() - old_logprobs.double()
+    return torch.where(suffix, difference, 0.0).sum(dim=1).numpy()
 
 
 def build_kernel(
@@ -130,14 +200,40 @@ def build_kernel(
     observable: str | obs.Observable,
     record: Sequence[str | obs.Observable] = DEFAULT_RECORD,
     cuts: str = "uniform",
+    window: int | None = None,
+    guide: Sequence[int] | None = None,
+    guide_scale: float = 1.0,
 ) -> ShootingKernel:
     """A :class:`ShootingKernel`, with every argument checked (ValueError naming the bad one)."""
     prompt_ids = prompt_token_ids(lm, prompt)
     length = check_completion_length(lm, len(prompt_ids), completion_length)
     if cuts not in CUT_RULES:
         raise ValueError(f"cuts must be one of {CUT_RULES}; got {cuts!r}")
+    if window is not None:
+        window = check_positive_int("window", window)
     return ShootingKernel(lm, encode_prompt(lm, prompt_ids), length, obs.get_observable(observable),
-                          obs.get_observables(record), cuts)
+                          obs.get_observables(record), cuts, window, check_guide(lm, guide),
+                          check_guide_scale(guide_scale))
+
+
+def check_guide(lm: CausalLM, guide) -> torch.Tensor | None:
+    """``guide`` as a sorted LongTensor of distinct token ids of ``lm`` (``None`` stays ``None``), else ValueError."""
+    if guide is None:
+        return None
+    try:
+        ids = sorted({int(token) for token in guide})
+    except (TypeError, ValueError):
+        ids = []
+    if not ids or ids[0] < 0 or ids[-1] >= lm.vocab_size:
+        raise ValueError(f"guide must be a non-empty collection of token ids in 0..{lm.vocab_size - 1}; got {guide!r}")
+    return torch.tensor(ids, dtype=torch.int64)
+
+
+def check_guide_scale(scale) -> float:
+    """``scale`` as a finite float, else ValueError."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not np.isfinite(scale):
+        raise ValueError(f"guide_scale must be a finite number; got {scale!r}")
+    return float(scale)
 
 
 def swap_neighbours(state: TPSState, ladder: np.ndarray, parity: int, generator: torch.Generator):
@@ -230,6 +326,8 @@ def _save_checkpoint(path: Path, config: dict, step: int, state: TPSState, recor
               "state_completions": state.completions.numpy(), "state_token_logprobs": state.token_logprobs.numpy(),
               "state_phi": state.phi}
     arrays.update({f"state_recorded_{name}": values for name, values in state.recorded.items()})
+    if state.class_log_mass is not None:
+        arrays["state_class_log_mass"] = state.class_log_mass.numpy()
     arrays.update({f"record_{name}": values for name, values in records.items()})
     storage.save_arrays(path, arrays)
 
@@ -238,8 +336,10 @@ def _load_checkpoint(path: Path, config: dict, generator) -> tuple[int, TPSState
     arrays = storage.load_arrays(path)
     storage.check_same_config(json.loads(str(arrays["config"])), config, f"checkpoint {path}")
     generator.set_state(torch.from_numpy(arrays["generator_state"]))
+    class_log_mass = arrays.get("state_class_log_mass")
     state = TPSState(torch.from_numpy(arrays["state_completions"]), torch.from_numpy(arrays["state_token_logprobs"]),
-                     arrays["state_phi"], {name: arrays[f"state_recorded_{name}"] for name in config["record"]})
+                     arrays["state_phi"], {name: arrays[f"state_recorded_{name}"] for name in config["record"]},
+                     None if class_log_mass is None else torch.from_numpy(class_log_mass))
     records = {key.removeprefix("record_"): value for key, value in arrays.items() if key.startswith("record_")}
     return int(arrays["steps_done"]), state, records
 
@@ -277,20 +377,28 @@ def _run(kernel: ShootingKernel, layout: _Layout, config: dict, checkpoint, chec
     return records
 
 
-def _prepare(lm, prompt, completion_length, observable, record, cuts, checkpoint_every, *, biases, n_chains, seed,
-             keep_tokens, sampler, **counts) -> tuple[ShootingKernel, dict]:
+def _move(cuts, window, guide, guide_scale) -> dict:
+    return {"cuts": cuts, "window": window, "guide": guide, "guide_scale": guide_scale}
+
+
+def _prepare(lm, prompt, completion_length, observable, record, move, checkpoint_every, *, biases, n_chains,
+             seed, keep_tokens, sampler, **counts) -> tuple[ShootingKernel, dict]:
     """The kernel and the run's configuration (what a checkpoint must match), every argument checked.
 
-    counts: the driver's step counts (positive integers) by name.
+    move: the keyword arguments cuts, window, guide, guide_scale of :func:`build_kernel`.
+    counts: the driver's step counts (positive integers) by name. ``window`` and the guide
+    enter the configuration only when set, so forward-shooting checkpoints keep theirs.
     """
-    kernel = build_kernel(lm, prompt, completion_length, observable, record, cuts)
+    kernel = build_kernel(lm, prompt, completion_length, observable, record, **move)
     check_positive_int("checkpoint_every", checkpoint_every)
     config = {
         "sampler": sampler, "model": lm.name, "prompt_ids": kernel.prompt.ids.tolist(),
         "completion_length": kernel.completion_length, "observable": kernel.observable.__name__,
-        "record": list(kernel.recorded), "cuts": cuts, "biases": check_biases(biases).tolist(),
+        "record": list(kernel.recorded), "cuts": kernel.cuts, "biases": check_biases(biases).tolist(),
         "n_chains": check_positive_int("n_chains", n_chains), "seed": check_seed(seed),
         "keep_tokens": bool(keep_tokens),
+        **({} if kernel.window is None else {"window": kernel.window}),
+        **({} if kernel.guide is None else {"guide": kernel.guide.tolist(), "guide_scale": kernel.guide_scale}),
         **{name: check_positive_int(name, value) for name, value in counts.items()},
     }
     return kernel, config
@@ -300,8 +408,10 @@ def _inference_data(records: dict, kernel: ShootingKernel, config: dict):
     stat_names = ("accepted", "cut", "swap_attempted", "swap_accepted")
     stats = {name: values for name, values in records.items() if name in stat_names}
     posterior = {name: values for name, values in records.items() if name not in stat_names}
-    attrs = {key: value for key, value in config.items() if key not in ("prompt_ids", "biases", "record")}
+    attrs = {key: value for key, value in config.items() if key not in ("prompt_ids", "biases", "record", "guide")}
     attrs.update(prompt=kernel.lm.decode(config["prompt_ids"]), record=",".join(config["record"]))
+    if "guide" in config:
+        attrs["guide"] = ",".join(map(str, config["guide"]))
     return storage.make_run(posterior, config["biases"], sample_stats=stats, attrs=attrs)
 
 
@@ -317,6 +427,9 @@ def run_annealed(
     record: Sequence[str | obs.Observable] = DEFAULT_RECORD,
     keep_tokens: bool = False,
     cuts: str = "uniform",
+    window: int | None = None,
+    guide: Sequence[int] | None = None,
+    guide_scale: float = 1.0,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 100,
     progress: bool = True,
@@ -328,11 +441,14 @@ def run_annealed(
     Returns ``InferenceData`` (chain, draw = step within the bias, bias), ``sampler="annealed_tps"``.
     checkpoint: ``.npz`` path written every ``checkpoint_every`` steps and at the end; an
     existing one with the same arguments is resumed (ValueError if the arguments differ).
+    cuts, window, guide, guide_scale: the move (module docstring): cut law; width of regrown
+    windows (``None``: forward shooting); token ids whose probability regrown tokens tilt by
+    guide_scale·λ (``None``: regrow from p_M).
     callback(step, state, info) runs after every step (global step index from 0).
     """
-    kernel, config = _prepare(lm, prompt, completion_length, observable, record, cuts, checkpoint_every, biases=biases,
-                              n_chains=n_chains, seed=seed, keep_tokens=keep_tokens, sampler="annealed_tps",
-                              steps_per_bias=steps_per_bias)
+    kernel, config = _prepare(lm, prompt, completion_length, observable, record, _move(cuts, window, guide, guide_scale),
+                              checkpoint_every, biases=biases, n_chains=n_chains, seed=seed, keep_tokens=keep_tokens,
+                              sampler="annealed_tps", steps_per_bias=steps_per_bias)
     layout = _Layout(np.array(config["biases"]), config["steps_per_bias"], config["n_chains"], tempering=False)
     records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
     return _inference_data(records, kernel, config)
@@ -351,6 +467,9 @@ def run_tempering(
     record: Sequence[str | obs.Observable] = DEFAULT_RECORD,
     keep_tokens: bool = False,
     cuts: str = "uniform",
+    window: int | None = None,
+    guide: Sequence[int] | None = None,
+    guide_scale: float = 1.0,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 100,
     progress: bool = True,
@@ -363,11 +482,11 @@ def run_tempering(
     step (and swap) the state at each rung: chain = replica set, draw = step, bias = rung;
     ``accepted``/``cut`` describe the shooting move made at that rung, ``swap_attempted`` /
     ``swap_accepted`` the exchange between rung k and k+1 (set on rung k).
-    ``sampler="parallel_tempering"``; checkpoint and callback as in :func:`run_annealed`.
+    ``sampler="parallel_tempering"``; the move, checkpoint and callback as in :func:`run_annealed`.
     """
-    kernel, config = _prepare(lm, prompt, completion_length, observable, record, cuts, checkpoint_every, biases=biases,
-                              n_chains=n_chains, seed=seed, keep_tokens=keep_tokens, sampler="parallel_tempering",
-                              n_steps=n_steps, swap_every=swap_every)
+    kernel, config = _prepare(lm, prompt, completion_length, observable, record, _move(cuts, window, guide, guide_scale),
+                              checkpoint_every, biases=biases, n_chains=n_chains, seed=seed, keep_tokens=keep_tokens,
+                              sampler="parallel_tempering", n_steps=n_steps, swap_every=swap_every)
     layout = _Layout(np.array(config["biases"]), config["n_steps"], config["n_chains"], tempering=True)
     records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
     return _inference_data(records, kernel, config)

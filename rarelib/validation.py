@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import brentq
@@ -188,17 +188,19 @@ def _solve_mean(mean: Callable[[float], float], goal: float, start: float, first
 
 def sample_biased(
     problem: Problem, biases: Sequence[float], *, sampler: str = "annealed_tps", n_steps: int, n_chains: int,
-    seed: int, swap_every: int = 1, progress: bool = False,
+    seed: int, swap_every: int = 1, move: Mapping[str, object] | None = None, progress: bool = False,
 ):
     """A biased run of the real sampler: ``n_steps`` draws per bias for each of ``n_chains`` chains.
 
     sampler: ``"annealed_tps"`` (:func:`rarelib.tps.run_annealed`, biases in order) or
     ``"parallel_tempering"`` (:func:`rarelib.tps.run_tempering`, all biases at once, swaps every
     ``swap_every`` steps). Both give (chain, draw, bias) = (n_chains, n_steps, K) records.
+    move: options of the TPS move passed to the driver (``window``, ``guide``, ``guide_scale``:
+    :mod:`rarelib.tps`); default forward shooting from p_M.
     """
     arguments = dict(lm=problem.model, prompt=list(problem.prompt), completion_length=problem.completion_length,
                      observable=problem.sampler_observable, biases=biases, n_chains=n_chains, seed=seed, record=(),
-                     progress=progress)
+                     progress=progress, **(move or {}))
     if sampler == "annealed_tps":
         return tps.run_annealed(steps_per_bias=n_steps, **arguments)
     if sampler == "parallel_tempering":
@@ -420,7 +422,7 @@ def thin_draws(run, every: int):
 def validate(
     problem: Problem, biases: Sequence[float], *, sampler: str = "annealed_tps", n_steps: int, n_chains: int,
     n_direct: int, seed: int = 0, thin: int = 1, settings: reweighting.Settings = reweighting.Settings(),
-    swap_every: int = 1, progress: bool = False,
+    swap_every: int = 1, move: Mapping[str, object] | None = None, progress: bool = False,
 ) -> Validation:
     """Run ``sampler`` over ``biases`` plus ``n_direct`` direct samples at λ = 0, reweight, compare with exact.
 
@@ -432,7 +434,7 @@ def validate(
     """
     biased_seed, zero_seed, baseline_seed, bootstrap_seed = np.random.SeedSequence(seed).generate_state(4)
     biased = sample_biased(problem, biases, sampler=sampler, n_steps=n_steps, n_chains=n_chains, seed=int(biased_seed),
-                           swap_every=swap_every, progress=progress)
+                           swap_every=swap_every, move=move, progress=progress)
     at_zero = sample_direct(problem, n_direct, int(zero_seed), progress=progress)
     tokens = generated_tokens(biased) + generated_tokens(at_zero)
     partition, tails, analysis = compare_mbar(problem, [thin_draws(biased, thin), at_zero], tokens=tokens,

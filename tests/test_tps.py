@@ -8,7 +8,7 @@ import xarray as xr
 from scipy import stats
 from scipy.special import logsumexp
 
-from rarelib import direct, generation, models, tps
+from rarelib import direct, exact, generation, models, tps, validation
 from rarelib import observables as obs
 from rarelib.diagnostics import chi_square_p_value
 
@@ -71,6 +71,79 @@ def test_parallel_tempering_samples_the_exact_tilted_law_at_every_rung(lm):
     assert (0.2 < rate[:2]).all() and (rate[:2] < 1).all()
 
 
+# --------------------------------------------------------------------------- window and guided moves
+# On an order-1 Markov LM whose loop token 0 strongly prefers itself, so that the suffix kept by
+# a window move really changes probability, and the guide class {0} is the counted class.
+
+LOOP_LENGTH = 5  # 3^5 = 243 completions, enumerated exactly
+
+
+@pytest.fixture(scope="module")
+def loop_lm():
+    return validation.repetition_loop_lm(3, stay=0.6, entry=0.05, rng=np.random.default_rng(0))
+
+
+def loop_tilted_law(loop_lm, lam: float) -> np.ndarray:
+    """p_λ(x) ∝ p(x) e^{−λ·#0(x)} over all 243 completions after the prompt [0], read from the Markov table."""
+    every = exact.enumerate_sequences(3, LOOP_LENGTH)
+    log_weights = exact.completion_log_probs(loop_lm, [0], every).sum(1) - lam * (every == 0).sum(1)
+    return np.exp(log_weights - logsumexp(log_weights))
+
+
+def loop_p_values(loop_lm, idata) -> list[float]:
+    """Chi-square p-value of the chains' last states at each bias against the exact tilted law."""
+    tokens = idata.posterior["tokens"].values[:, -1]
+    codes = (tokens.astype(np.int64) * 3 ** np.arange(LOOP_LENGTH - 1, -1, -1)).sum(-1)
+    return [chi_square_p_value(np.bincount(codes[:, k], minlength=3**LOOP_LENGTH),
+                               loop_tilted_law(loop_lm, float(lam)))
+            for k, lam in enumerate(idata.posterior["bias"].values)]
+
+
+def run_loop(loop_lm, driver=tps.run_annealed, biases=(-1.5, 1.0), n_steps=60, **move):
+    steps = {"n_steps": n_steps} if driver is tps.run_tempering else {"steps_per_bias": n_steps}
+    return driver(loop_lm, [0], LOOP_LENGTH, obs.token_class_count([0]), list(biases), n_chains=1500, seed=7,
+                  record=(), keep_tokens=True, progress=False, **steps, **move)
+
+
+@pytest.mark.parametrize("move", [{"window": 1, "n_steps": 240}, {"window": 2}, {"guide": [0]},
+                                  {"guide": [0], "window": 2}, {"guide": [0], "guide_scale": 0.5},
+                                  {"guide": [1, 2], "guide_scale": -0.7}])
+def test_window_and_guided_moves_sample_the_exact_tilted_law(loop_lm, move):
+    """Width-1 windows change one token a step, so they need more steps to forget the start (60 were not enough)."""
+    assert min(loop_p_values(loop_lm, run_loop(loop_lm, **move))) > 1e-3
+
+
+def test_guided_tempering_samples_the_exact_tilted_law_at_every_rung(loop_lm):
+    """Swaps move states between biases: the guided proposal law of the old path must follow its new bias."""
+    idata = run_loop(loop_lm, tps.run_tempering, biases=(0.0, -1.0, -2.0), guide=[0])
+    assert min(loop_p_values(loop_lm, idata)) > 1e-3
+    assert idata.posterior.attrs["guide"] == "0"
+
+
+@pytest.mark.parametrize("move, broken, replacement", [
+    ({"window": 2}, "suffix_log_ratio", lambda new, old, ends: np.zeros(len(ends))),
+    ({"guide": [0]}, "ShootingKernel._guide_log_importance", lambda self, state, tilt, regrown: np.zeros(len(tilt))),
+])
+def test_dropping_a_term_of_the_ratio_is_detected(loop_lm, monkeypatch, move, broken, replacement):
+    """The same runs without the suffix term (windows) or the proposal term (guides) miss the law."""
+    monkeypatch.setattr(f"rarelib.tps.{broken}", replacement)
+    assert max(loop_p_values(loop_lm, run_loop(loop_lm, **move))) < 1e-6
+
+
+def test_width_one_windows_change_the_token_at_the_cut_only(loop_lm):
+    idata = run_loop(loop_lm, biases=[-1.5], window=1)
+    tokens, cuts = idata.posterior["tokens"].values[:, :, 0], idata.sample_stats["cut"].values[:, :, 0]
+    changed = tokens[:, 1:] != tokens[:, :-1]
+    assert changed.any() and not (changed & (np.arange(LOOP_LENGTH) != cuts[:, 1:, None])).any()
+    assert idata.posterior.attrs["window"] == 1
+
+
+def test_guided_proposals_are_accepted_more_at_a_strong_bias(loop_lm):
+    plain, guided = (run_loop(loop_lm, biases=[-3.0], **move) for move in ({}, {"guide": [0]}))
+    rates = [run.sample_stats["accepted"].values.mean() for run in (plain, guided)]
+    assert rates[1] > rates[0] + 0.1
+
+
 def test_paper_cuts_freeze_the_first_token_and_miss_the_tilted_law(lm):
     idata = tps.run_annealed(lm, PROMPT, LENGTH, "repeats", [-1.5], steps_per_bias=25, n_chains=1500, seed=3,
                              record=(), keep_tokens=True, cuts="paper", progress=False)
@@ -123,6 +196,25 @@ def test_regrow_keeps_prefixes_and_scores_what_it_grows(lm, join_groups):
     assert not torch.equal(grown.completions[~kept], start[~kept])
     np.testing.assert_allclose(grown.token_logprobs, generation.score(lm, prompt_ids, grown.completions), atol=1e-5)
     assert torch.equal(grown.completions, reference.completions)
+
+
+def test_regrow_in_windows_keeps_the_suffix_and_rescores_it(lm):
+    generator = torch.Generator().manual_seed(10)
+    prompt_ids = generation.prompt_token_ids(lm, PROMPT)
+    context = generation.encode_prompt(lm, prompt_ids)
+    start = torch.randint(0, 4, (8, 10), generator=generator)
+    start_logprobs = generation.score(lm, prompt_ids, start)
+    cuts = torch.tensor([0, 2, 5, 9, 10, 0, 3, 7])
+    ends = torch.tensor([3, 2, 10, 10, 10, 10, 4, 8])
+    uniforms = torch.rand((8, 10), generator=generator, dtype=torch.float64)
+    grown = generation.regrow(lm, context, start, start_logprobs, cuts, uniforms, ends=ends, join_groups=3)
+    window = (torch.arange(10)[None, :] >= cuts[:, None]) & (torch.arange(10)[None, :] < ends[:, None])
+    assert torch.equal(grown.completions[~window], start[~window])
+    np.testing.assert_allclose(grown.token_logprobs, generation.score(lm, prompt_ids, grown.completions), atol=1e-5)
+    to_the_end = generation.regrow(lm, context, start, start_logprobs, cuts, uniforms, ends=torch.full((8,), 10))
+    plain = generation.regrow(lm, context, start, start_logprobs, cuts, uniforms)
+    assert torch.equal(to_the_end.completions, plain.completions)
+    assert torch.equal(to_the_end.token_logprobs, plain.token_logprobs)
 
 
 def test_swap_neighbours_exchanges_states_by_the_metropolis_rule():
@@ -209,6 +301,11 @@ def test_layout_and_metadata(lm):
     ({"steps_per_bias": 0}, "steps_per_bias must be a positive integer"),
     ({"seed": -3}, "seed must be a non-negative integer"),
     ({"cuts": "random"}, r"cuts must be one of \('uniform', 'paper'\)"),
+    ({"window": 0}, "window must be a positive integer"),
+    ({"window": 2.5}, "window must be a positive integer"),
+    ({"guide": [7]}, r"guide must be a non-empty collection of token ids in 0\.\.3"),
+    ({"guide": []}, "guide must be a non-empty"),
+    ({"guide": [1], "guide_scale": float("nan")}, "guide_scale must be a finite number"),
     ({"checkpoint_every": 0}, "checkpoint_every must be a positive integer"),
     ({"prompt": ""}, "prompt must contain at least one token"),
 ])
