@@ -22,6 +22,7 @@ interval no wider than ±50% of the estimate.
 
     python benchmarks/exact_validation.py                      # both samplers: ≈ 6 CPU-minutes
     python benchmarks/exact_validation.py --samplers annealed_tps --steps 5000
+    python benchmarks/exact_validation.py --guided --target-mean 11   # guided moves, a longer ladder
     python benchmarks/exact_validation.py --smoke              # a few seconds
 """
 from __future__ import annotations
@@ -51,6 +52,9 @@ def arguments():
     parser.add_argument("--chains", type=int, default=32)
     parser.add_argument("--direct", type=int, default=20000, help="direct samples used as the λ = 0 state")
     parser.add_argument("--thin", type=int, default=20, help="keep every thin-th TPS draw for MBAR")
+    parser.add_argument("--guided", action="store_true",
+                        help="guided moves: regrown tokens tilted towards the loop token (rarelib.tps); default "
+                             "forward shooting")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.smoke:
@@ -93,13 +97,14 @@ def main() -> None:
           f"φ = count of {model.symbols[0]!r}; ⟨φ⟩_0 = {float(problem.exact_tilted_mean(0.0)):.3f}")
     means = problem.exact_tilted_mean(ladder)
     print(f"ladder λ = {np.round(ladder, 4).tolist()}, ⟨φ⟩_λ = {np.round(means, 2).tolist()}\n")
+    move = {"guide": sorted(problem.observable.tokens)} if args.guided else None
     results = []
     for sampler in args.samplers:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", reweighting.ReweightingWarning)  # printed below from analysis.messages
             seconds, outcome = common.timed(lambda: validation.validate(
                 problem, ladder, sampler=sampler, n_steps=args.steps, n_chains=args.chains, n_direct=args.direct,
-                seed=args.seed, thin=args.thin))
+                seed=args.seed, thin=args.thin, move=move))
         summary = outcome.to_dict()
         checks = acceptance(summary)
         segments = outcome.analysis.segments

@@ -10,9 +10,13 @@ its λ = 0 direct samples too, a fraction ``--zero-fraction`` of its budget).
 Two problems:
 
 * **solvable**: the repetition-loop Markov LM of ``exact_validation.py`` (φ = number of loop
-  tokens in 14 tokens; P(φ = 14) = 1e-14), the bias ladder to ⟨φ⟩ = 3, budget ``--exact-tokens``
-  (2·10^6) per method, run by :func:`rarelib.validation.validate`; every estimate is set beside
-  its exact value (log10 ratio, exact value inside the interval or not).
+  tokens in 14 tokens; P(φ = 14) = 1e-14), budget ``--exact-tokens`` (2·10^6) per method, run
+  by :func:`rarelib.validation.validate`; every estimate is set beside its exact value (log10
+  ratio, exact value inside the interval or not). Both samplers run twice: with the paper's
+  move (forward shooting from p_M) over the bias ladder to ⟨φ⟩ = 3 (longer ladders fail the
+  R-hat filter and come out biased low: the chains cannot equilibrate), and with guided moves
+  (regrown tokens tilted towards the loop token, :mod:`rarelib.tps`) over the ladder to
+  ⟨φ⟩ = 11.
 * **default**: the embedded story model, the chapters' prompt, L = 64, budget
   ``--default-tokens`` per method (10^6: 2·10^6 does not fit ``make bench``'s ≈ 40 CPU-minutes
   on one core), for the upper tail of ARI and the lower tail of Log-Prob over the chapters'
@@ -51,7 +55,10 @@ def arguments():
     common.add_loop_problem_arguments(parser)
     parser.add_argument("--exact-tokens", type=float, default=2e6, help="budget per method on the solvable model")
     parser.add_argument("--exact-chains", type=int, default=32)
-    parser.add_argument("--target-mean", type=float, default=3.0, help="⟨φ⟩ at the last bias (solvable model)")
+    parser.add_argument("--target-mean", type=float, default=3.0,
+                        help="⟨φ⟩ at the last bias for forward shooting (solvable model)")
+    parser.add_argument("--guided-target-mean", type=float, default=11.0,
+                        help="⟨φ⟩ at the last bias for guided moves (solvable model)")
     parser.add_argument("--thin", type=int, default=10, help="keep every thin-th TPS draw for MBAR (solvable model)")
     parser.add_argument("--default-tokens", type=float, default=1e6, help="budget per method on the default model")
     parser.add_argument("--default-length", type=int, default=64, help="completion length on the default model")
@@ -111,28 +118,33 @@ def failed_entry(tokens: int | None, error: Exception, **extra) -> dict:
 def solvable(args, settings: reweighting.Settings) -> dict:
     """Reach of direct sampling and of both TPS + MBAR samplers on the loop model, against the exact tails."""
     problem = common.loop_problem_from(args)
-    ladder = validation.bias_ladder(problem.exact_tilted_mean, args.target_mean)
     length, chains = problem.completion_length, args.exact_chains
     n_direct = int(args.exact_tokens * args.zero_fraction) // length
-    methods = {}
-    for sampler in validation.SAMPLERS:
-        draws = draws_for_budget(args.exact_tokens * (1 - args.zero_fraction), chains, len(ladder), length)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", reweighting.ReweightingWarning)  # kept in analysis.messages
-            try:
-                seconds, outcome = common.timed(lambda: validation.validate(
-                    problem, ladder, sampler=sampler, n_steps=draws, n_chains=chains, n_direct=n_direct,
-                    seed=args.seed, thin=args.thin, settings=settings))
-            except ValueError as err:  # e.g. the R-hat filter dropped every bias: nothing reached
-                methods[f"{sampler} + MBAR"] = failed_entry(None, err, draws_per_bias=draws, chains=chains)
-                continue
-        for name, tails in ((f"{sampler} + MBAR", outcome.tails), (f"direct (budget of {sampler})", outcome.direct)):
-            methods[name] = method_entry(tails.log10_estimate, tails.log10_interval, tails.thresholds, tails.tokens,
-                                         covered=tails.covered, log10_ratio=tails.log10_ratio)
-        methods[f"{sampler} + MBAR"].update(draws_per_bias=draws, chains=chains, cpu_s=seconds.cpu,
-                                            wall_s=seconds.wall, messages=list(outcome.analysis.messages))
+    moves = {"": ({}, args.target_mean), "guided ": ({"guide": sorted(problem.observable.tokens)},
+                                                     args.guided_target_mean)}
+    methods, ladders = {}, {}
+    for prefix, (move, target_mean) in moves.items():
+        ladder = ladders[prefix.strip() or "forward shooting"] = validation.bias_ladder(problem.exact_tilted_mean,
+                                                                                         target_mean)
+        for sampler in validation.SAMPLERS:
+            name = f"{prefix}{sampler} + MBAR"
+            draws = draws_for_budget(args.exact_tokens * (1 - args.zero_fraction), chains, len(ladder), length)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", reweighting.ReweightingWarning)  # kept in analysis.messages
+                try:
+                    seconds, outcome = common.timed(lambda: validation.validate(
+                        problem, ladder, sampler=sampler, n_steps=draws, n_chains=chains, n_direct=n_direct,
+                        seed=args.seed, thin=args.thin, settings=settings, move=move))
+                except ValueError as err:  # e.g. the R-hat filter dropped every bias: nothing reached
+                    methods[name] = failed_entry(None, err, draws_per_bias=draws, chains=chains)
+                    continue
+            for entry, tails in ((name, outcome.tails), (f"direct (budget of {prefix}{sampler})", outcome.direct)):
+                methods[entry] = method_entry(tails.log10_estimate, tails.log10_interval, tails.thresholds,
+                                              tails.tokens, covered=tails.covered, log10_ratio=tails.log10_ratio)
+            methods[name].update(draws_per_bias=draws, chains=chains, cpu_s=seconds.cpu, wall_s=seconds.wall,
+                                 biases=ladder, messages=list(outcome.analysis.messages))
     return {"model": problem.model.name, "prompt": args.prompt, "completion_length": length,
-            "observable": "count of the loop token", "side": "upper", "tokens": args.exact_tokens, "ladder": ladder,
+            "observable": "count of the loop token", "side": "upper", "tokens": args.exact_tokens, "ladders": ladders,
             "thresholds": problem.thresholds, "log10_exact": problem.exact.log_prob_at_least(problem.thresholds)
             / np.log(10), "methods": methods}
 

@@ -292,9 +292,9 @@ def _log_mass(logits: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
 
 
 def class_tilt_log_normaliser(class_log_mass: torch.Tensor, tilt: torch.Tensor) -> torch.Tensor:
-    """log z = log(1 − m + m e^{−tilt}) per position, float64, for log class masses log m (..., L) and tilts (..., 1).
+    """log z = log(1 − m + m e^{−tilt}) per position, float64.
 
-    z is the normaliser of the :class:`ClassTilt` proposal at a position whose class mass is m.
+    class_log_mass: log m, (..., L); tilt: (..., 1). z is the normaliser of the :class:`ClassTilt` proposal at a position whose class mass is m.
     """
     log_mass = class_log_mass.double()
     tilt = tilt.double()

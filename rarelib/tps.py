@@ -446,8 +446,9 @@ def run_annealed(
     guide_scale·λ (``None``: regrow from p_M).
     callback(step, state, info) runs after every step (global step index from 0).
     """
-    kernel, config = _prepare(lm, prompt, completion_length, observable, record, _move(cuts, window, guide, guide_scale),
-                              checkpoint_every, biases=biases, n_chains=n_chains, seed=seed, keep_tokens=keep_tokens,
+    move = _move(cuts, window, guide, guide_scale)
+    kernel, config = _prepare(lm, prompt, completion_length, observable, record, move, checkpoint_every,
+                              biases=biases, n_chains=n_chains, seed=seed, keep_tokens=keep_tokens,
                               sampler="annealed_tps", steps_per_bias=steps_per_bias)
     layout = _Layout(np.array(config["biases"]), config["steps_per_bias"], config["n_chains"], tempering=False)
     records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
@@ -484,8 +485,9 @@ def run_tempering(
     ``swap_accepted`` the exchange between rung k and k+1 (set on rung k).
     ``sampler="parallel_tempering"``; the move, checkpoint and callback as in :func:`run_annealed`.
     """
-    kernel, config = _prepare(lm, prompt, completion_length, observable, record, _move(cuts, window, guide, guide_scale),
-                              checkpoint_every, biases=biases, n_chains=n_chains, seed=seed, keep_tokens=keep_tokens,
+    move = _move(cuts, window, guide, guide_scale)
+    kernel, config = _prepare(lm, prompt, completion_length, observable, record, move, checkpoint_every,
+                              biases=biases, n_chains=n_chains, seed=seed, keep_tokens=keep_tokens,
                               sampler="parallel_tempering", n_steps=n_steps, swap_every=swap_every)
     layout = _Layout(np.array(config["biases"]), config["n_steps"], config["n_chains"], tempering=True)
     records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
