@@ -198,6 +198,31 @@ def test_regrow_keeps_prefixes_and_scores_what_it_grows(lm, join_groups):
     assert torch.equal(grown.completions, reference.completions)
 
 
+def test_regrow_with_a_class_tilt_reports_the_class_mass_and_the_proposal_law(lm):
+    """class_log_mass is log p_M(class | context) at every position; sampling log-probs follow from it."""
+    generator = torch.Generator().manual_seed(12)
+    prompt_ids = generation.prompt_token_ids(lm, PROMPT)
+    context = generation.encode_prompt(lm, prompt_ids)
+    start = torch.randint(0, 4, (6, 8), generator=generator)
+    cuts, tilt = torch.tensor([0, 3, 8, 5, 1, 7]), torch.tensor([-2.0, 0.0, 1.0, 3.0, -0.5, 0.7])
+    uniforms = torch.rand((6, 8), generator=generator, dtype=torch.float64)
+    class_ids = torch.tensor([1, 3])
+    stale = torch.full((6, 8), -9.0)
+    grown = generation.regrow(lm, context, start, generation.score(lm, prompt_ids, start), cuts, uniforms,
+                              class_tilt=generation.ClassTilt(class_ids, tilt, stale))
+    ids = torch.cat([prompt_ids.expand(6, -1), grown.completions], dim=1)
+    log_probs = torch.log_softmax(lm.logits(ids[:, :-1])[0][:, len(prompt_ids) - 1:], dim=-1)
+    exact_mass = log_probs[..., class_ids].logsumexp(-1)
+    regrown = torch.arange(8)[None, :] >= cuts[:, None]
+    np.testing.assert_allclose(grown.class_log_mass[regrown], exact_mass[regrown], atol=1e-5)
+    assert (grown.class_log_mass[~regrown] == -9.0).all()
+    in_class = torch.isin(grown.completions, class_ids).double()
+    log_q = (grown.token_logprobs.double() - tilt[:, None].double() * in_class
+             - generation.class_tilt_log_normaliser(grown.class_log_mass, tilt[:, None]))
+    np.testing.assert_allclose(grown.sampling_logprobs[regrown], log_q[regrown].float(), atol=1e-5)
+    assert grown.sampling_logprobs[~regrown].isnan().all()
+
+
 def test_regrow_in_windows_keeps_the_suffix_and_rescores_it(lm):
     generator = torch.Generator().manual_seed(10)
     prompt_ids = generation.prompt_token_ids(lm, PROMPT)
@@ -245,7 +270,8 @@ def interrupt_at(step_to_fail: int):
 
 
 @pytest.mark.parametrize("driver, steps", [(tps.run_annealed, {"steps_per_bias": 5}),
-                                           (tps.run_tempering, {"n_steps": 7, "swap_every": 2})])
+                                           (tps.run_tempering, {"n_steps": 7, "swap_every": 2}),
+                                           (tps.run_tempering, {"n_steps": 7, "guide": [1], "window": 3})])
 def test_resume_after_an_interruption_is_bit_for_bit(lm, tmp_path, driver, steps):
     arguments = {**SMALL_RUN, **steps}
     uninterrupted = driver(lm, PROMPT, **arguments)
