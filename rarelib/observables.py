@@ -79,6 +79,21 @@ def make_ari(cap: float = ARI_CAP) -> Observable:
 
 ari = make_ari()
 
+SENTENCE_END_CHARACTERS = ".!?"
+
+
+def sentence_end_token_ids(lm) -> list[int]:
+    """Ids of the tokens whose text contains ``.``, ``!`` or ``?``: the tokens that can end an ARI sentence.
+
+    Used as the guide class of TPS moves for ARI (:mod:`rarelib.tps`): suppressing them
+    lengthens sentences, the main way a story's ARI rises.
+    """
+    ids = [token for token in range(lm.vocab_size)
+           if any(character in lm.decode([token]) for character in SENTENCE_END_CHARACTERS)]
+    if not ids:
+        raise ValueError(f"model {lm.name!r} has no token containing any of {SENTENCE_END_CHARACTERS!r}")
+    return ids
+
 
 def logprob(lm, prompt_ids, completions, token_logprobs) -> np.ndarray:
     """log p_M(completion | prompt) at temperature 1: the sum of the per-token log-probs, (B,)."""

@@ -66,6 +66,12 @@ def test_ari_on_a_batch_reads_prompt_and_completion(lm):
     assert values.dtype == np.float64 and values.shape == (3,)
 
 
+def test_sentence_end_tokens_are_the_ones_that_can_end_an_ari_sentence(lm):
+    assert obs.sentence_end_token_ids(lm) == [ALPHABET.index(char) for char in ".!?"]
+    with pytest.raises(ValueError, match="no token containing"):
+        obs.sentence_end_token_ids(models.random_model("gpt2", alphabet="ab ", context_length=8))
+
+
 def test_logprob_sums_token_logprobs_in_float64(lm):
     token_logprobs = torch.tensor([[-0.5, -1.25, -2.0], [-1e-8, -3.0, -0.125]])
     values = obs.logprob(lm, ids("a"), torch.zeros(2, 3, dtype=torch.int64), token_logprobs)
