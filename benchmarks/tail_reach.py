@@ -21,7 +21,8 @@ Two problems:
   ``--default-tokens`` per method (10^6: 2·10^6 does not fit ``make bench``'s ≈ 40 CPU-minutes
   on one core), for the upper tail of ARI and the lower tail of Log-Prob over the chapters'
   bias ladders (04_tps, 05_mbar): annealed TPS with 32 chains, parallel tempering with 8 chains
-  per bias. One direct run of budget/L completions serves as the
+  per bias, and for ARI also parallel tempering with the chapters' guided moves (regrown tokens
+  with sentence ends tilted by −λ). One direct run of budget/L completions serves as the
   baseline for both observables; thresholds are a grid over every φ any method saw.
 
     python benchmarks/tail_reach.py           # ≈ 25 CPU-minutes (most of it the default model)
@@ -35,7 +36,7 @@ import warnings
 
 import numpy as np
 
-from rarelib import direct, models, reweighting, tps, validation
+from rarelib import direct, models, observables, reweighting, tps, validation
 
 RESULTS = common.RESULTS_DIR / "tail_reach.json"
 SIDES = {"upper": "≥", "lower": "≤"}
@@ -152,21 +153,25 @@ def solvable(args, settings: reweighting.Settings) -> dict:
 # --------------------------------------------------------------------------- the default model
 
 def run_samplers(lm, args, tail: str, budget: float, seeds) -> dict:
-    """Sampler name → (biased run, Seconds) for one tail; both spend ``budget`` tokens on the biased run."""
+    """Sampler name → (biased run, Seconds) for one tail; each spends ``budget`` tokens on the biased run."""
     observable = tail.split(":")[0]
     biases = LADDERS[tail]
     length = args.default_length
     common_arguments = dict(lm=lm, prompt=common.PAPER_PROMPT, completion_length=length, observable=observable,
                             biases=biases, record=(), progress=False)
     annealed_chains, tempering_chains = args.annealed_chains, args.tempering_chains
-    return {
+    tempering = dict(n_steps=draws_for_budget(budget, tempering_chains, len(biases), length),
+                     n_chains=tempering_chains, seed=int(seeds[1]), **common_arguments)
+    runs = {
         "annealed_tps": common.timed(lambda: tps.run_annealed(
             steps_per_bias=draws_for_budget(budget, annealed_chains, len(biases), length),
             n_chains=annealed_chains, seed=int(seeds[0]), **common_arguments))[::-1],
-        "parallel_tempering": common.timed(lambda: tps.run_tempering(
-            n_steps=draws_for_budget(budget, tempering_chains, len(biases), length),
-            n_chains=tempering_chains, seed=int(seeds[1]), **common_arguments))[::-1],
+        "parallel_tempering": common.timed(lambda: tps.run_tempering(**tempering))[::-1],
     }
+    if observable == "ari":  # the chapters' guide for ARI: sentence ends, tilted against the bias
+        runs["guided parallel_tempering"] = common.timed(lambda: tps.run_tempering(
+            **tempering, guide=observables.sentence_end_token_ids(lm), guide_scale=-1.0))[::-1]
+    return runs
 
 
 def default_model(args, settings: reweighting.Settings, rng: np.random.Generator) -> dict:

@@ -112,6 +112,8 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
     else:
         methods = results["solvable"]["methods"]
         assert any(entry["reach"] is not None for entry in methods.values())
+        assert {"guided annealed_tps + MBAR", "guided parallel_tempering + MBAR"} <= set(methods)
         for tail in results["default"]["tails"]:
-            assert set(tail["methods"]) == {"direct", "annealed_tps + MBAR", "parallel_tempering + MBAR"}
+            guided = {"guided parallel_tempering + MBAR"} if tail["observable"] == "ari" else set()
+            assert set(tail["methods"]) == {"direct", "annealed_tps + MBAR", "parallel_tempering + MBAR"} | guided
             assert tail["methods"]["direct"]["reach"] is not None
