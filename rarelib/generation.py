@@ -5,7 +5,9 @@ tokens), keeps ``completions[b, :τ_b]`` and samples the rest from the model, al
 batch. Its randomness is a (B, L) array of uniforms, one per (row, position), turned into
 tokens by inverse-CDF sampling; so the result does not depend on how rows are grouped into
 forward passes (up to rounding in the logits), and a run is a function of (arguments,
-generator state).
+generator state). Two variants serve the TPS moves of :mod:`rarelib.tps`: ``ends`` keeps the
+tokens after a window and rescores them, and a :class:`ClassTilt` draws the regrown tokens
+from the model tilted towards a token class.
 
 How the batch is laid out (the choice measured in ``benchmarks/sampling.py``):
 
@@ -294,7 +296,8 @@ def _log_mass(logits: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
 def class_tilt_log_normaliser(class_log_mass: torch.Tensor, tilt: torch.Tensor) -> torch.Tensor:
     """log z = log(1 − m + m e^{−tilt}) per position, float64.
 
-    class_log_mass: log m, (..., L); tilt: (..., 1). z is the normaliser of the :class:`ClassTilt` proposal at a position whose class mass is m.
+    class_log_mass: log m, (..., L); tilt: (..., 1). z is the normaliser of the
+    :class:`ClassTilt` proposal at a position whose class mass is m.
     """
     log_mass = class_log_mass.double()
     tilt = tilt.double()

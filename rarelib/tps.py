@@ -1,4 +1,6 @@
-"""Transition path sampling by forward shooting (the paper's Algorithm 2), batched: annealing and parallel tempering.
+"""Transition path sampling, batched: forward shooting (the paper's Algorithm 2), window and guided moves.
+
+Drivers: annealing and parallel tempering.
 
 Target: the tilted law p_λ(x) ∝ e^{−λφ(x)} p_M(x) over completions x of length L.
 
@@ -19,7 +21,8 @@ position from τ on, so it costs what a forward-shooting move from τ costs, and
 its meaning (tokens before the first regrown one). With ``window=None`` (default) a move
 regrows to the end: plain forward shooting. Forward shooting regrows early tokens only by
 regrowing everything after them, which a strong bias almost always rejects; window moves
-are the cure when the rare completions differ from typical ones early on.
+change them without that cost, but move φ only a little per step (chapter 4 of the book
+compares the moves on an exactly solvable model).
 
 Guided moves (``guide`` = token ids, ``guide_scale`` = g): regrow each window token from the
 tilted proposal q(v | context) ∝ p_M(v | context) e^{−gλ 1[v ∈ guide]} instead of p_M
