@@ -7,6 +7,8 @@ tokens per second of
 * ``direct``: :func:`rarelib.direct.sample` (no observables);
 * ``TPS proposals``: whole steps of a batch of chains at λ = 0 (:func:`rarelib.tps.build_kernel`,
   uniform cuts), counting the regrown tokens only;
+* ``guided TPS proposals``: the same with the chapters' guided moves (sentence-end tokens
+  tilted, :func:`rarelib.observables.sentence_end_token_ids`): the price of the guide;
 * ``scoring (ceiling)``: one teacher-forced forward (:func:`rarelib.generation.score`): what a
   sampler could reach if it needed no sequential decode steps;
 
@@ -29,7 +31,7 @@ import statistics
 
 import torch
 
-from rarelib import direct, generation, models, tps
+from rarelib import direct, generation, models, observables, tps
 from rarelib.training import TrainingConfig
 
 RESULTS = common.RESULTS_DIR / "sampling.json"
@@ -72,9 +74,9 @@ def measure_direct(lm, prompt_ids, batch, length):
     return seconds, batch * length, counting.positions
 
 
-def measure_tps(lm, prompt_ids, batch, length, steps, generator):
+def measure_tps(lm, prompt_ids, batch, length, steps, generator, **move):
     counting = CountingLM(lm)
-    kernel = tps.build_kernel(counting, prompt_ids, length, "logprob", record=())
+    kernel = tps.build_kernel(counting, prompt_ids, length, "logprob", record=(), **move)
     state = kernel.init(batch, generator)
     counting.positions = 0
 
@@ -108,10 +110,13 @@ def measure_generate(lm, prompt_ids, batch, length):
 def contenders(lm, prompt_ids, batch, length, tps_steps, generator) -> dict:
     """Name → a call that measures one round of that contender."""
     completions = torch.randint(0, lm.vocab_size, (batch, length), generator=generator)
+    guide = observables.sentence_end_token_ids(lm)
     return {
         REFERENCE: lambda: measure_generate(lm, prompt_ids, batch, length),
         "direct": lambda: measure_direct(lm, prompt_ids, batch, length),
         "TPS proposals": lambda: measure_tps(lm, prompt_ids, batch, length, tps_steps, generator),
+        "guided TPS proposals": lambda: measure_tps(lm, prompt_ids, batch, length, tps_steps, generator,
+                                                    guide=guide, guide_scale=-1.0),
         "scoring (ceiling)": lambda: measure_scoring(lm, prompt_ids, completions),
     }
 

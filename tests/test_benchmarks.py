@@ -99,7 +99,8 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
     results = report["results"]
     if script == "sampling":
         for rates in results["throughput"].values():
-            assert set(rates) == {"generate (HF)", "direct", "TPS proposals", "scoring (ceiling)"}
+            assert set(rates) == {"generate (HF)", "direct", "TPS proposals", "guided TPS proposals",
+                                  "scoring (ceiling)"}
             assert rates["generate (HF)"]["ratio_to_generate_cpu"] == 1.0
             assert all(entry["tokens_per_cpu_s"]["median"] > 0 and entry["useful_fraction"] > 0
                        for entry in rates.values())
