@@ -6,8 +6,8 @@ batch. Its randomness is a (B, L) array of uniforms, one per (row, position), tu
 tokens by inverse-CDF sampling; so the result does not depend on how rows are grouped into
 forward passes (up to rounding in the logits), and a run is a function of (arguments,
 generator state). Two variants serve the TPS moves of :mod:`rarelib.tps`: ``ends`` keeps the
-tokens after a window and rescores them, and a :class:`ClassTilt` draws the regrown tokens
-from the model tilted towards a token class.
+tokens after a window and rescores them, and a :class:`Guidance` draws the regrown tokens
+from a guide's tilted law (:mod:`rarelib.guides`) instead of the model's.
 
 How the batch is laid out (the choice measured in ``benchmarks/sampling.py``):
 
@@ -58,29 +58,24 @@ class Regrowth(NamedTuple):
     completions: (B, L) int64. token_logprobs: (B, L) float32, log p_M of each token at
     temperature 1 (kept positions copied from the input). sampling_logprobs: (B, L) float32,
     log-prob of each regrown token under the sampling law (NaN at kept positions); ``None``
-    when sampling from p_M itself, where it equals ``token_logprobs``. class_log_mass: (B, L)
-    float32, log p_M(token class | context) at each position (copied before the cut) when
-    regrowing with a :class:`ClassTilt`, else ``None``.
+    when sampling from p_M itself, where it equals ``token_logprobs``. guide_statistics:
+    (B, L, S) float32, the guide's statistics at every position (copied before the cut) when
+    regrowing with a :class:`Guidance`, else ``None``.
     """
 
     completions: torch.Tensor
     token_logprobs: torch.Tensor
     sampling_logprobs: torch.Tensor | None
-    class_log_mass: torch.Tensor | None = None
+    guide_statistics: torch.Tensor | None = None
 
 
-class ClassTilt(NamedTuple):
-    """Sample regrown tokens from p_M(v | context) e^{−tilt_b 1[v ∈ class]}, renormalised per position.
+class Guidance(NamedTuple):
+    """Regrow from a guide's law instead of p_M: guide (:mod:`rarelib.guides`), strength (B,) per
+    row, statistics (B, L, S) of the input completions (only kept positions are read)."""
 
-    token_ids: (S,) int64, the class; tilt: (B,) float, per row (negative favours the class);
-    class_log_mass: (B, L) float32, log p_M(class | context) of the input completions (only
-    kept positions are read). With the class mass, the log-probability of any path under the
-    tilted proposal follows at any tilt without running the model again.
-    """
-
-    token_ids: torch.Tensor
-    tilt: torch.Tensor
-    class_log_mass: torch.Tensor
+    guide: Any
+    strength: torch.Tensor
+    statistics: torch.Tensor
 
 
 # --------------------------------------------------------------------------- arguments
@@ -222,7 +217,7 @@ def regrow(
     temperature: float = 1.0,
     join_groups: int = 8,
     ends: torch.Tensor | None = None,
-    class_tilt: ClassTilt | None = None,
+    guidance: Guidance | None = None,
 ) -> Regrowth:
     """Keep ``completions[b, :cuts[b]]`` and sample positions ``cuts[b]..ends[b]−1`` from the model.
 
@@ -231,24 +226,23 @@ def regrow(
     (L keeps the row unchanged); uniforms: (B, L) float64, the randomness of position (b, i).
     ends: (B,) int64 in cuts..L, default L: the tokens from ``ends[b]`` on are kept too, but
     follow a new window, so their ``token_logprobs`` are recomputed under it (rescored while
-    the batch decodes to the end). class_tilt: sample regrown tokens from the tilted proposal
-    of :class:`ClassTilt` (temperature must be 1). See the module docstring for the batch layout.
+    the batch decodes to the end). guidance: sample regrown tokens from the guide's law at each
+    row's strength (temperature must be 1). See the module docstring for the batch layout.
     """
-    if class_tilt is not None and temperature != 1.0:
-        raise ValueError("regrow with a class tilt or a temperature, not both")
+    if guidance is not None and temperature != 1.0:
+        raise ValueError("regrow with a guide or a temperature, not both")
     device = lm.device
     length = completions.shape[1]
     order = torch.argsort(cuts, stable=True)
     sorted_cuts = cuts[order].to(device)
     tokens = completions[order].to(device)
     model_lp = token_logprobs[order].to(device=device, dtype=torch.float32)
-    sampling_lp = None if temperature == 1.0 and class_tilt is None else torch.full_like(model_lp, float("nan"))
+    sampling_lp = None if temperature == 1.0 and guidance is None else torch.full_like(model_lp, float("nan"))
     draws = uniforms[order].to(device=device, dtype=torch.float64)
     sorted_ends = None if ends is None else ends[order].to(device)
-    if class_tilt is not None:
-        class_ids = class_tilt.token_ids.to(device)
-        tilt = class_tilt.tilt[order].to(device=device, dtype=torch.float32)
-        class_mass = class_tilt.class_log_mass[order].to(device=device, dtype=torch.float32)
+    if guidance is not None:
+        strength = guidance.strength[order].to(device=device, dtype=torch.float32)
+        statistics = guidance.statistics[order].to(device=device, dtype=torch.float32)
 
     points = _join_points(sorted_cuts.tolist(), length, join_groups)
     active, logits, cache = 0, None, None
@@ -259,10 +253,11 @@ def regrow(
             cache = new_cache if cache is None else _append_rows(cache, new_cache)
             active = points[t]
         proposal_logits = None
-        if class_tilt is not None:
-            class_mass[:active, t] = torch.where(sorted_cuts[:active] <= t, _log_mass(logits, class_ids),
-                                                 class_mass[:active, t])
-            proposal_logits = logits.index_add(1, class_ids, -tilt[:active, None].expand(-1, len(class_ids)))
+        if guidance is not None:
+            log_probs = logits.log_softmax(dim=-1)
+            statistics[:active, t] = torch.where((sorted_cuts[:active] <= t)[:, None],
+                                                 guidance.guide.statistics(log_probs), statistics[:active, t])
+            proposal_logits = guidance.guide.proposal_logits(log_probs, strength[:active])
         drawn, drawn_model_lp, drawn_sampling_lp = sample_tokens(logits, draws[:active, t], temperature,
                                                                  proposal_logits)
         regrown = sorted_cuts[:active] <= t
@@ -284,24 +279,8 @@ def regrow(
         completions=tokens[unsort].cpu(),
         token_logprobs=model_lp[unsort].cpu(),
         sampling_logprobs=None if sampling_lp is None else sampling_lp[unsort].cpu(),
-        class_log_mass=None if class_tilt is None else class_mass[unsort].cpu(),
+        guide_statistics=None if guidance is None else statistics[unsort].cpu(),
     )
-
-
-def _log_mass(logits: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
-    """log Σ_{v ∈ token_ids} softmax(logits)_v, (n,), for logits (n, V)."""
-    return logits[:, token_ids].logsumexp(dim=-1) - logits.logsumexp(dim=-1)
-
-
-def class_tilt_log_normaliser(class_log_mass: torch.Tensor, tilt: torch.Tensor) -> torch.Tensor:
-    """log z = log(1 − m + m e^{−tilt}) per position, float64.
-
-    class_log_mass: log m, (..., L); tilt: (..., 1). z is the normaliser of the
-    :class:`ClassTilt` proposal at a position whose class mass is m.
-    """
-    log_mass = class_log_mass.double()
-    tilt = tilt.double()
-    return torch.logaddexp(torch.log1p(-log_mass.exp().clamp(max=1.0)), log_mass - tilt)
 
 
 def score(lm: CausalLM, prompt_ids: torch.Tensor, completions: torch.Tensor, batch_size: int = 64) -> torch.Tensor:

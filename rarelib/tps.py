@@ -24,15 +24,16 @@ regrowing everything after them, which a strong bias almost always rejects; wind
 change them without that cost, but move φ only a little per step (chapter 4 of the book
 compares the moves on an exactly solvable model).
 
-Guided moves (``guide`` = token ids, ``guide_scale`` = g): regrow each window token from the
-tilted proposal q(v | context) ∝ p_M(v | context) e^{−gλ 1[v ∈ guide]} instead of p_M
-(:class:`rarelib.generation.ClassTilt`). The ratio gains Σ_{regrown i} [log p_M/q](x′_i) −
-[log p_M/q](x_i), where log p_M/q = gλ 1[x_i ∈ guide] + log z_i with
-z_i = 1 − m_i + m_i e^{−gλ} and m_i the guide class's probability at position i, kept in the
-state for every position, so the old path's proposal law is known at whatever bias its chain
-holds (also after a replica swap). When φ counts the guide tokens and g = 1, the e^{−λΔφ}
-factor cancels and the ratio is Π z′_i / Π z_i: the proposal pre-pays the bias token by token,
-so strongly biased chains accept long regrowths that forward shooting from p_M would not.
+Guided moves (``guide``, ``guide_scale`` = g): regrow each window token from a tilted law q
+of :mod:`rarelib.guides` at strength s = gλ instead of p_M — the model with a token class
+tilted by e^{−s 1[v ∈ G]} (``guide`` = the class's token ids), or the model at temperature
+1/(1 − s) (``guide="temperature"``). The ratio gains Σ_{regrown i} ρ(x′_i) − ρ(x_i) with
+ρ = log p_M − log q. The guide's statistics, kept in the state for every position, give ρ of
+the old path at whatever bias its chain holds (also after a replica swap). When φ counts the
+guide's class, or φ is Log-Prob with the temperature guide, and g = 1, the e^{−λΔφ} factor
+cancels against Σ ρ and what is left is a ratio of per-token normalisers: the proposal
+pre-pays the bias token by token, so strongly biased chains accept long regrowths that
+forward shooting from p_M would not.
 
 Cut law (``cuts``): ``"uniform"`` (default) draws τ uniformly in {0..L−1}; τ = 0 regrows the
 whole completion, so every completion can be reached and the chain samples p_λ exactly.
@@ -61,9 +62,10 @@ from tqdm.auto import tqdm
 from rarelib import observables as obs
 from rarelib import storage
 from rarelib.generation import (
-    ClassTilt, PromptContext, check_completion_length, check_positive_int, check_seed, class_tilt_log_normaliser,
-    encode_prompt, prompt_token_ids, regrow,
+    Guidance, PromptContext, check_completion_length, check_positive_int, check_seed, encode_prompt, prompt_token_ids,
+    regrow,
 )
+from rarelib.guides import ClassGuide, TemperatureGuide, make_guide
 from rarelib.models import CausalLM
 
 CUT_RULES = ("uniform", "paper")
@@ -73,20 +75,20 @@ DEFAULT_RECORD = ("logprob", "ari", "repeats")
 class TPSState(NamedTuple):
     """R chains: completions (R, L) int64, token_logprobs (R, L) float32 (log p_M at T = 1),
     phi (R,) float64 (the biased observable), recorded: name → (R,) float64, and with a guide
-    class_log_mass (R, L) float32, log p_M(guide class | context) at each position."""
+    guide_statistics (R, L, S) float32, the guide's statistics at each position."""
 
     completions: torch.Tensor
     token_logprobs: torch.Tensor
     phi: np.ndarray
     recorded: dict[str, np.ndarray]
-    class_log_mass: torch.Tensor | None = None
+    guide_statistics: torch.Tensor | None = None
 
     def take(self, rows: np.ndarray) -> TPSState:
         """The chains in the order ``rows`` (R,)."""
         index = torch.from_numpy(rows)
         return TPSState(self.completions[index], self.token_logprobs[index], self.phi[rows],
                         {name: values[rows] for name, values in self.recorded.items()},
-                        None if self.class_log_mass is None else self.class_log_mass[index])
+                        None if self.guide_statistics is None else self.guide_statistics[index])
 
     def where(self, mask: np.ndarray, other: TPSState) -> TPSState:
         """Rows of ``other`` where ``mask`` (R,) is true, of ``self`` elsewhere."""
@@ -96,8 +98,8 @@ class TPSState(NamedTuple):
             torch.where(rows[:, None], other.token_logprobs, self.token_logprobs),
             np.where(mask, other.phi, self.phi),
             {name: np.where(mask, other.recorded[name], values) for name, values in self.recorded.items()},
-            None if self.class_log_mass is None else torch.where(rows[:, None], other.class_log_mass,
-                                                                 self.class_log_mass),
+            None if self.guide_statistics is None else torch.where(rows[:, None, None], other.guide_statistics,
+                                                                   self.guide_statistics),
         )
 
 
@@ -110,7 +112,7 @@ class StepInfo(NamedTuple):
 
 @dataclass(frozen=True)
 class ShootingKernel:
-    """Forward shooting for one model, prompt, completion length and biased observable.
+    """TPS moves for one model, prompt, completion length and biased observable (module docstring).
 
     Build with :func:`build_kernel`; ``init`` and ``step`` are pure up to the generator.
     """
@@ -122,7 +124,7 @@ class ShootingKernel:
     recorded: dict[str, obs.Observable]
     cuts: str = "uniform"
     window: int | None = None
-    guide: torch.Tensor | None = None
+    guide: ClassGuide | TemperatureGuide | None = None
     guide_scale: float = 1.0
 
     def _evaluate(self, completions: torch.Tensor, token_logprobs: torch.Tensor) -> tuple[np.ndarray, dict]:
@@ -130,20 +132,20 @@ class ShootingKernel:
         values = obs.evaluate(wanted, self.lm, self.prompt.ids.cpu(), completions, token_logprobs)
         return values[self.observable.__name__], {name: values[name] for name in self.recorded}
 
-    def _grow(self, state: TPSState, cut, generator, ends=None, tilt=None) -> TPSState:
+    def _grow(self, state: TPSState, cut, generator, ends=None, strength=None) -> TPSState:
         uniforms = torch.rand(state.completions.shape, generator=generator, dtype=torch.float64)
-        class_tilt = None if self.guide is None else ClassTilt(self.guide, tilt, state.class_log_mass)
+        guidance = None if self.guide is None else Guidance(self.guide, strength, state.guide_statistics)
         grown = regrow(self.lm, self.prompt, state.completions, state.token_logprobs, cut, uniforms, ends=ends,
-                       class_tilt=class_tilt)
+                       guidance=guidance)
         phi, recorded = self._evaluate(grown.completions, grown.token_logprobs)
-        return TPSState(grown.completions, grown.token_logprobs, phi, recorded, grown.class_log_mass)
+        return TPSState(grown.completions, grown.token_logprobs, phi, recorded, grown.guide_statistics)
 
     def init(self, n_rows: int, generator: torch.Generator) -> TPSState:
         """``n_rows`` chains started from direct samples of p_M."""
         empty = torch.zeros((n_rows, self.completion_length), dtype=torch.int64)
-        start = TPSState(empty, empty.float(), np.zeros(n_rows), {},
-                         None if self.guide is None else empty.float())
-        return self._grow(start, torch.zeros(n_rows, dtype=torch.int64), generator, tilt=torch.zeros(n_rows))
+        statistics = None if self.guide is None else torch.zeros(empty.shape + (self.guide.n_statistics,))
+        start = TPSState(empty, empty.float(), np.zeros(n_rows), {}, statistics)
+        return self._grow(start, torch.zeros(n_rows, dtype=torch.int64), generator, strength=torch.zeros(n_rows))
 
     def draw_cuts(self, n_rows: int, generator: torch.Generator) -> torch.Tensor:
         """(R,) int64 numbers of kept tokens: uniform in {0..L−1}, or in {1..L} for ``cuts="paper"``."""
@@ -158,18 +160,18 @@ class ShootingKernel:
         """One move of every chain at bias ``lam`` (scalar or (R,) per chain)."""
         n_rows = len(state.phi)
         lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), (n_rows,))
-        tilt = torch.from_numpy(self.guide_scale * lam)
+        strength = torch.from_numpy(self.guide_scale * lam)
         cut = self.draw_cuts(n_rows, generator)
         ends = self.window_ends(cut)
-        proposal = self._grow(state, cut, generator, ends, tilt)
+        proposal = self._grow(state, cut, generator, ends, strength)
         log_u = torch.rand(n_rows, generator=generator, dtype=torch.float64).log().numpy()
         log_ratio = -lam * (proposal.phi - state.phi)
         if ends is not None:
             log_ratio = log_ratio + suffix_log_ratio(proposal.token_logprobs, state.token_logprobs, ends)
         if self.guide is not None:
             regrown = self._window_mask(cut, ends)
-            log_ratio = log_ratio + (self._guide_log_importance(proposal, tilt, regrown)
-                                     - self._guide_log_importance(state, tilt, regrown))
+            log_ratio = log_ratio + (self._guide_log_importance(proposal, strength, regrown)
+                                     - self._guide_log_importance(state, strength, regrown))
         accepted = log_u < log_ratio
         return state.where(accepted, proposal), StepInfo(accepted, cut.numpy())
 
@@ -179,13 +181,10 @@ class ShootingKernel:
         mask = positions >= cut[:, None]
         return mask if ends is None else mask & (positions < ends[:, None])
 
-    def _guide_log_importance(self, state: TPSState, tilt: torch.Tensor, regrown: torch.Tensor) -> np.ndarray:
-        """Σ over regrown positions of log p_M(x_i) − log q(x_i) = tilt·1[x_i ∈ guide] + log z_i, (R,) float64.
-
-        q is the guided proposal of :class:`rarelib.generation.ClassTilt` at each row's tilt.
-        """
-        in_class = torch.isin(state.completions, self.guide).double()
-        per_position = tilt[:, None] * in_class + class_tilt_log_normaliser(state.class_log_mass, tilt[:, None])
+    def _guide_log_importance(self, state: TPSState, strength: torch.Tensor, regrown: torch.Tensor) -> np.ndarray:
+        """Σ over regrown positions of ρ = log p_M − log q under the guide at each row's strength, (R,) float64."""
+        per_position = self.guide.log_importance(state.completions, state.token_logprobs, state.guide_statistics,
+                                                 strength)
         return torch.where(regrown, per_position, 0.0).sum(dim=1).numpy()
 
 
@@ -204,32 +203,25 @@ def build_kernel(
     record: Sequence[str | obs.Observable] = DEFAULT_RECORD,
     cuts: str = "uniform",
     window: int | None = None,
-    guide: Sequence[int] | None = None,
+    guide: Sequence[int] | str | None = None,
     guide_scale: float = 1.0,
+    biases: Sequence[float] | None = None,
 ) -> ShootingKernel:
-    """A :class:`ShootingKernel`, with every argument checked (ValueError naming the bad one)."""
+    """A :class:`ShootingKernel`, with every argument checked (ValueError naming the bad one).
+
+    guide: token ids (a class guide) or ``"temperature"`` (:mod:`rarelib.guides`); the
+    temperature guide needs the ``biases`` the kernel will be stepped at.
+    """
     prompt_ids = prompt_token_ids(lm, prompt)
     length = check_completion_length(lm, len(prompt_ids), completion_length)
     if cuts not in CUT_RULES:
         raise ValueError(f"cuts must be one of {CUT_RULES}; got {cuts!r}")
     if window is not None:
         window = check_positive_int("window", window)
+    guide_scale = check_guide_scale(guide_scale)
+    strengths = None if biases is None else guide_scale * check_biases(biases)
     return ShootingKernel(lm, encode_prompt(lm, prompt_ids), length, obs.get_observable(observable),
-                          obs.get_observables(record), cuts, window, check_guide(lm, guide),
-                          check_guide_scale(guide_scale))
-
-
-def check_guide(lm: CausalLM, guide) -> torch.Tensor | None:
-    """``guide`` as a sorted LongTensor of distinct token ids of ``lm`` (``None`` stays ``None``), else ValueError."""
-    if guide is None:
-        return None
-    try:
-        ids = sorted({int(token) for token in guide})
-    except (TypeError, ValueError):
-        ids = []
-    if not ids or ids[0] < 0 or ids[-1] >= lm.vocab_size:
-        raise ValueError(f"guide must be a non-empty collection of token ids in 0..{lm.vocab_size - 1}; got {guide!r}")
-    return torch.tensor(ids, dtype=torch.int64)
+                          obs.get_observables(record), cuts, window, make_guide(lm, guide, strengths), guide_scale)
 
 
 def check_guide_scale(scale) -> float:
@@ -329,8 +321,8 @@ def _save_checkpoint(path: Path, config: dict, step: int, state: TPSState, recor
               "state_completions": state.completions.numpy(), "state_token_logprobs": state.token_logprobs.numpy(),
               "state_phi": state.phi}
     arrays.update({f"state_recorded_{name}": values for name, values in state.recorded.items()})
-    if state.class_log_mass is not None:
-        arrays["state_class_log_mass"] = state.class_log_mass.numpy()
+    if state.guide_statistics is not None:
+        arrays["state_guide_statistics"] = state.guide_statistics.numpy()
     arrays.update({f"record_{name}": values for name, values in records.items()})
     storage.save_arrays(path, arrays)
 
@@ -339,10 +331,10 @@ def _load_checkpoint(path: Path, config: dict, generator) -> tuple[int, TPSState
     arrays = storage.load_arrays(path)
     storage.check_same_config(json.loads(str(arrays["config"])), config, f"checkpoint {path}")
     generator.set_state(torch.from_numpy(arrays["generator_state"]))
-    class_log_mass = arrays.get("state_class_log_mass")
+    statistics = arrays.get("state_guide_statistics")
     state = TPSState(torch.from_numpy(arrays["state_completions"]), torch.from_numpy(arrays["state_token_logprobs"]),
                      arrays["state_phi"], {name: arrays[f"state_recorded_{name}"] for name in config["record"]},
-                     None if class_log_mass is None else torch.from_numpy(class_log_mass))
+                     None if statistics is None else torch.from_numpy(statistics))
     records = {key.removeprefix("record_"): value for key, value in arrays.items() if key.startswith("record_")}
     return int(arrays["steps_done"]), state, records
 
@@ -392,7 +384,7 @@ def _prepare(lm, prompt, completion_length, observable, record, move, checkpoint
     counts: the driver's step counts (positive integers) by name. ``window`` and the guide
     enter the configuration only when set, so forward-shooting checkpoints keep theirs.
     """
-    kernel = build_kernel(lm, prompt, completion_length, observable, record, **move)
+    kernel = build_kernel(lm, prompt, completion_length, observable, record, biases=biases, **move)
     check_positive_int("checkpoint_every", checkpoint_every)
     config = {
         "sampler": sampler, "model": lm.name, "prompt_ids": kernel.prompt.ids.tolist(),
@@ -401,7 +393,8 @@ def _prepare(lm, prompt, completion_length, observable, record, move, checkpoint
         "n_chains": check_positive_int("n_chains", n_chains), "seed": check_seed(seed),
         "keep_tokens": bool(keep_tokens),
         **({} if kernel.window is None else {"window": kernel.window}),
-        **({} if kernel.guide is None else {"guide": kernel.guide.tolist(), "guide_scale": kernel.guide_scale}),
+        **({} if kernel.guide is None else {"guide": move["guide"] if isinstance(move["guide"], str)
+                                            else kernel.guide.token_ids.tolist(), "guide_scale": kernel.guide_scale}),
         **{name: check_positive_int(name, value) for name, value in counts.items()},
     }
     return kernel, config
@@ -414,7 +407,8 @@ def _inference_data(records: dict, kernel: ShootingKernel, config: dict):
     attrs = {key: value for key, value in config.items() if key not in ("prompt_ids", "biases", "record", "guide")}
     attrs.update(prompt=kernel.lm.decode(config["prompt_ids"]), record=",".join(config["record"]))
     if "guide" in config:
-        attrs["guide"] = ",".join(map(str, config["guide"]))
+        guide = config["guide"]
+        attrs["guide"] = guide if isinstance(guide, str) else ",".join(map(str, guide))
     return storage.make_run(posterior, config["biases"], sample_stats=stats, attrs=attrs)
 
 
@@ -431,7 +425,7 @@ def run_annealed(
     keep_tokens: bool = False,
     cuts: str = "uniform",
     window: int | None = None,
-    guide: Sequence[int] | None = None,
+    guide: Sequence[int] | str | None = None,
     guide_scale: float = 1.0,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 100,
@@ -445,8 +439,9 @@ def run_annealed(
     checkpoint: ``.npz`` path written every ``checkpoint_every`` steps and at the end; an
     existing one with the same arguments is resumed (ValueError if the arguments differ).
     cuts, window, guide, guide_scale: the move (module docstring): cut law; width of regrown
-    windows (``None``: forward shooting); token ids whose probability regrown tokens tilt by
-    guide_scale·λ (``None``: regrow from p_M).
+    windows (``None``: forward shooting); the guide of regrown tokens — token ids of a class
+    tilted by guide_scale·λ, or ``"temperature"`` for temperature 1/(1 − guide_scale·λ)
+    (``None``: regrow from p_M).
     callback(step, state, info) runs after every step (global step index from 0).
     """
     move = _move(cuts, window, guide, guide_scale)
@@ -472,7 +467,7 @@ def run_tempering(
     keep_tokens: bool = False,
     cuts: str = "uniform",
     window: int | None = None,
-    guide: Sequence[int] | None = None,
+    guide: Sequence[int] | str | None = None,
     guide_scale: float = 1.0,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 100,

@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from rarelib import direct, tps
+from rarelib import direct, observables, tps
 from rarelib.models import REPO_ROOT, CausalLM
 
 CACHE_DIR = REPO_ROOT / "_build" / "runs"
@@ -49,6 +49,25 @@ def exclusive(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+BOOK_GUIDES = ("sentence ends", "temperature")
+
+
+def guided_move(lm: CausalLM, guide: str | None) -> dict:
+    """The TPS move options (``guide``, ``guide_scale``) of one of the book's guides; ``None``: forward shooting.
+
+    ``"sentence ends"`` (for ARI): the tokens that can end a sentence, tilted by −λ, so that
+    a push towards high ARI proposes longer sentences. ``"temperature"`` (for Log-Prob):
+    regrown tokens at temperature 1/(1 − λ), the per-token share of the tilt p_M^{1−λ}.
+    """
+    if guide is None:
+        return {}
+    if guide == "sentence ends":
+        return {"guide": observables.sentence_end_token_ids(lm), "guide_scale": -1.0}
+    if guide == "temperature":
+        return {"guide": "temperature", "guide_scale": 1.0}
+    raise ValueError(f"guide must be None or one of {BOOK_GUIDES}; got {guide!r}")
 
 
 def annealed(lm: CausalLM, prompt: str, completion_length: int, observable: str, biases: Sequence[float],

@@ -8,7 +8,7 @@ import xarray as xr
 from scipy import stats
 from scipy.special import logsumexp
 
-from rarelib import direct, exact, generation, models, tps, validation
+from rarelib import direct, exact, generation, guides, models, tps, validation
 from rarelib import observables as obs
 from rarelib.diagnostics import chi_square_p_value
 
@@ -107,7 +107,7 @@ def run_loop(loop_lm, driver=tps.run_annealed, biases=(-1.5, 1.0), n_steps=60, *
 
 @pytest.mark.parametrize("move", [{"window": 1, "n_steps": 240}, {"window": 2}, {"guide": [0]},
                                   {"guide": [0], "window": 2}, {"guide": [0], "guide_scale": 0.5},
-                                  {"guide": [1, 2], "guide_scale": -0.7}])
+                                  {"guide": [1, 2], "guide_scale": -0.7}, {"guide": "temperature", "guide_scale": 0.3}])
 def test_window_and_guided_moves_sample_the_exact_tilted_law(loop_lm, move):
     """Width-1 windows change one token a step, so they need more steps to forget the start (60 were not enough)."""
     assert min(loop_p_values(loop_lm, run_loop(loop_lm, **move))) > 1e-3
@@ -123,11 +123,38 @@ def test_guided_tempering_samples_the_exact_tilted_law_at_every_rung(loop_lm):
 @pytest.mark.parametrize("move, broken, replacement", [
     ({"window": 2}, "suffix_log_ratio", lambda new, old, ends: np.zeros(len(ends))),
     ({"guide": [0]}, "ShootingKernel._guide_log_importance", lambda self, state, tilt, regrown: np.zeros(len(tilt))),
+    ({"guide": "temperature", "guide_scale": 0.3}, "ShootingKernel._guide_log_importance",
+     lambda self, state, tilt, regrown: np.zeros(len(tilt))),
 ])
 def test_dropping_a_term_of_the_ratio_is_detected(loop_lm, monkeypatch, move, broken, replacement):
     """The same runs without the suffix term (windows) or the proposal term (guides) miss the law."""
     monkeypatch.setattr(f"rarelib.tps.{broken}", replacement)
     assert max(loop_p_values(loop_lm, run_loop(loop_lm, **move))) < 1e-6
+
+
+@pytest.mark.parametrize("driver, biases", [(tps.run_annealed, [0.6, -1.0]), (tps.run_tempering, [0.0, 0.45, 0.9])])
+def test_the_temperature_guide_samples_the_exact_log_prob_tilt(lm, driver, biases):
+    """Proposals at temperature 1/(1 − λ) for the Log-Prob tilt p_M^{1−λ}, on the enumerable GPT-2."""
+    steps = {"n_steps": 60} if driver is tps.run_tempering else {"steps_per_bias": 60}
+    idata = driver(lm, PROMPT, LENGTH, "logprob", biases, n_chains=1200, seed=9, record=(), keep_tokens=True,
+                   guide="temperature", progress=False, **steps)
+    assert idata.posterior.attrs["guide"] == "temperature"
+    for index in range(len(biases)):
+        assert final_state_p_value(lm, idata, "logprob", index) > 1e-3
+
+
+def test_the_temperature_guide_needs_the_biases_and_a_positive_temperature(lm):
+    with pytest.raises(ValueError, match="needs the biases"):
+        tps.build_kernel(lm, PROMPT, LENGTH, "logprob", guide="temperature")
+    with pytest.raises(ValueError, match="must be positive"):
+        tps.run_annealed(lm, PROMPT, LENGTH, "logprob", [0.5, 1.0], steps_per_bias=2, n_chains=2, guide="temperature",
+                         progress=False)
+    with pytest.raises(ValueError, match="guide must be token ids or 'temperature'"):
+        tps.build_kernel(lm, PROMPT, LENGTH, "logprob", guide="warm", biases=[0.5])
+    kernel = tps.build_kernel(lm, PROMPT, LENGTH, "logprob", guide="temperature", biases=[0.5])
+    generator = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match="knows the strengths"):
+        kernel.step(kernel.init(3, generator), 0.25, generator)
 
 
 def test_width_one_windows_change_the_token_at_the_cut_only(loop_lm):
@@ -198,27 +225,27 @@ def test_regrow_keeps_prefixes_and_scores_what_it_grows(lm, join_groups):
     assert torch.equal(grown.completions, reference.completions)
 
 
-def test_regrow_with_a_class_tilt_reports_the_class_mass_and_the_proposal_law(lm):
-    """class_log_mass is log p_M(class | context) at every position; sampling log-probs follow from it."""
+@pytest.mark.parametrize("guide", [guides.ClassGuide(torch.tensor([1, 3])),
+                                   guides.TemperatureGuide(torch.tensor([-2.0, 0.0, 0.5, 0.7], dtype=torch.float64))])
+def test_guided_regrowth_reports_the_statistics_and_the_proposal_law(lm, guide):
+    """Statistics at every regrown position match the model's next-token law; ρ = log p_M − log q follows from them."""
     generator = torch.Generator().manual_seed(12)
     prompt_ids = generation.prompt_token_ids(lm, PROMPT)
     context = generation.encode_prompt(lm, prompt_ids)
     start = torch.randint(0, 4, (6, 8), generator=generator)
-    cuts, tilt = torch.tensor([0, 3, 8, 5, 1, 7]), torch.tensor([-2.0, 0.0, 1.0, 3.0, -0.5, 0.7])
+    cuts = torch.tensor([0, 3, 8, 5, 1, 7])
+    strength = torch.tensor([-2.0, 0.0, 0.5, 0.7, -2.0, 0.5], dtype=torch.float64)
     uniforms = torch.rand((6, 8), generator=generator, dtype=torch.float64)
-    class_ids = torch.tensor([1, 3])
-    stale = torch.full((6, 8), -9.0)
+    stale = torch.full((6, 8, guide.n_statistics), -9.0)
     grown = generation.regrow(lm, context, start, generation.score(lm, prompt_ids, start), cuts, uniforms,
-                              class_tilt=generation.ClassTilt(class_ids, tilt, stale))
+                              guidance=generation.Guidance(guide, strength, stale))
     ids = torch.cat([prompt_ids.expand(6, -1), grown.completions], dim=1)
     log_probs = torch.log_softmax(lm.logits(ids[:, :-1])[0][:, len(prompt_ids) - 1:], dim=-1)
-    exact_mass = log_probs[..., class_ids].logsumexp(-1)
     regrown = torch.arange(8)[None, :] >= cuts[:, None]
-    np.testing.assert_allclose(grown.class_log_mass[regrown], exact_mass[regrown], atol=1e-5)
-    assert (grown.class_log_mass[~regrown] == -9.0).all()
-    in_class = torch.isin(grown.completions, class_ids).double()
-    log_q = (grown.token_logprobs.double() - tilt[:, None].double() * in_class
-             - generation.class_tilt_log_normaliser(grown.class_log_mass, tilt[:, None]))
+    np.testing.assert_allclose(grown.guide_statistics[regrown], guide.statistics(log_probs[regrown]), atol=1e-5)
+    assert (grown.guide_statistics[~regrown] == -9.0).all()
+    log_q = grown.token_logprobs.double() - guide.log_importance(grown.completions, grown.token_logprobs,
+                                                                 grown.guide_statistics, strength)
     np.testing.assert_allclose(grown.sampling_logprobs[regrown], log_q[regrown].float(), atol=1e-5)
     assert grown.sampling_logprobs[~regrown].isnan().all()
 
