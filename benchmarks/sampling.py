@@ -7,8 +7,9 @@ tokens per second of
 * ``direct``: :func:`rarelib.direct.sample` (no observables);
 * ``TPS proposals``: whole steps of a batch of chains at λ = 0 (:func:`rarelib.tps.build_kernel`,
   uniform cuts), counting the regrown tokens only;
-* ``guided TPS proposals``: the same with the chapters' guided moves (sentence-end tokens
-  tilted, :func:`rarelib.observables.sentence_end_token_ids`): the price of the guide;
+* ``TPS, sentence-end guide`` and ``TPS, temperature guide``: the same with the chapters'
+  guided moves (:func:`rarelib.workflow.guided_move`; the temperature guide keeps its
+  normalisers for the 10 biases of the chapters' Log-Prob ladder): the price of a guide;
 * ``scoring (ceiling)``: one teacher-forced forward (:func:`rarelib.generation.score`): what a
   sampler could reach if it needed no sequential decode steps;
 
@@ -31,12 +32,13 @@ import statistics
 
 import torch
 
-from rarelib import direct, generation, models, observables, tps
+from rarelib import direct, generation, models, tps, workflow
 from rarelib.training import TrainingConfig
 
 RESULTS = common.RESULTS_DIR / "sampling.json"
 REFERENCE = "generate (HF)"
 JOIN_GROUPS = (1, 4, 8, 16)
+LOGPROB_LADDER = [-0.05, 0.0, 0.03, 0.06, 0.1, 0.14, 0.18, 0.23, 0.29, 0.36]  # the chapters' (05_mbar)
 
 
 class CountingLM:
@@ -76,7 +78,7 @@ def measure_direct(lm, prompt_ids, batch, length):
 
 def measure_tps(lm, prompt_ids, batch, length, steps, generator, **move):
     counting = CountingLM(lm)
-    kernel = tps.build_kernel(counting, prompt_ids, length, "logprob", record=(), **move)
+    kernel = tps.build_kernel(counting, prompt_ids, length, "logprob", record=(), biases=LOGPROB_LADDER, **move)
     state = kernel.init(batch, generator)
     counting.positions = 0
 
@@ -110,13 +112,14 @@ def measure_generate(lm, prompt_ids, batch, length):
 def contenders(lm, prompt_ids, batch, length, tps_steps, generator) -> dict:
     """Name → a call that measures one round of that contender."""
     completions = torch.randint(0, lm.vocab_size, (batch, length), generator=generator)
-    guide = observables.sentence_end_token_ids(lm)
     return {
         REFERENCE: lambda: measure_generate(lm, prompt_ids, batch, length),
         "direct": lambda: measure_direct(lm, prompt_ids, batch, length),
         "TPS proposals": lambda: measure_tps(lm, prompt_ids, batch, length, tps_steps, generator),
-        "guided TPS proposals": lambda: measure_tps(lm, prompt_ids, batch, length, tps_steps, generator,
-                                                    guide=guide, guide_scale=-1.0),
+        "TPS, sentence-end guide": lambda: measure_tps(lm, prompt_ids, batch, length, tps_steps, generator,
+                                                       **workflow.guided_move(lm, "sentence ends")),
+        "TPS, temperature guide": lambda: measure_tps(lm, prompt_ids, batch, length, tps_steps, generator,
+                                                      **workflow.guided_move(lm, "temperature")),
         "scoring (ceiling)": lambda: measure_scoring(lm, prompt_ids, completions),
     }
 

@@ -21,8 +21,8 @@ Two problems:
   ``--default-tokens`` per method (10^6: 2·10^6 does not fit ``make bench``'s ≈ 40 CPU-minutes
   on one core), for the upper tail of ARI and the lower tail of Log-Prob over the chapters'
   bias ladders (04_tps, 05_mbar): annealed TPS with 32 chains, parallel tempering with 8 chains
-  per bias, and for ARI also parallel tempering with the chapters' guided moves (regrown tokens
-  with sentence ends tilted by −λ). One direct run of budget/L completions serves as the
+  per bias, and parallel tempering with the chapters' guided moves (for ARI regrown tokens with
+  sentence ends tilted by −λ, for Log-Prob at temperature 1/(1 − λ)). One direct run of budget/L completions serves as the
   baseline for both observables; thresholds are a grid over every φ any method saw.
 
     python benchmarks/tail_reach.py           # ≈ 25 CPU-minutes (most of it the default model)
@@ -36,7 +36,7 @@ import warnings
 
 import numpy as np
 
-from rarelib import direct, models, observables, reweighting, tps, validation
+from rarelib import direct, models, reweighting, tps, validation, workflow
 
 RESULTS = common.RESULTS_DIR / "tail_reach.json"
 SIDES = {"upper": "≥", "lower": "≤"}
@@ -47,6 +47,7 @@ LADDERS = {  # the chapters' ladders (04_tps, 05_mbar): λ < 0 pushes φ up, λ 
     "logprob:upper": [-0.05, -0.12, -0.2, -0.3, -0.4],
     "logprob:lower": [0.03, 0.06, 0.1, 0.14, 0.18],
 }
+CHAPTER_GUIDES = {"ari": "sentence ends", "logprob": "temperature"}  # the guides of the chapters (05_mbar)
 SMOKE = {"exact_tokens": 60_000, "default_tokens": 2_000, "default_length": 8, "exact_chains": 8,
          "annealed_chains": 10, "tempering_chains": 2, "n_thresholds": 20, "n_bootstrap": 5, "thin": 1}
 
@@ -168,9 +169,8 @@ def run_samplers(lm, args, tail: str, budget: float, seeds) -> dict:
             n_chains=annealed_chains, seed=int(seeds[0]), **common_arguments))[::-1],
         "parallel_tempering": common.timed(lambda: tps.run_tempering(**tempering))[::-1],
     }
-    if observable == "ari":  # the chapters' guide for ARI: sentence ends, tilted against the bias
-        runs["guided parallel_tempering"] = common.timed(lambda: tps.run_tempering(
-            **tempering, guide=observables.sentence_end_token_ids(lm), guide_scale=-1.0))[::-1]
+    runs["guided parallel_tempering"] = common.timed(lambda: tps.run_tempering(
+        **tempering, **workflow.guided_move(lm, CHAPTER_GUIDES[observable])))[::-1]
     return runs
 
 

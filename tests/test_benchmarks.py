@@ -99,8 +99,8 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
     results = report["results"]
     if script == "sampling":
         for rates in results["throughput"].values():
-            assert set(rates) == {"generate (HF)", "direct", "TPS proposals", "guided TPS proposals",
-                                  "scoring (ceiling)"}
+            assert set(rates) == {"generate (HF)", "direct", "TPS proposals", "TPS, sentence-end guide",
+                                  "TPS, temperature guide", "scoring (ceiling)"}
             assert rates["generate (HF)"]["ratio_to_generate_cpu"] == 1.0
             assert all(entry["tokens_per_cpu_s"]["median"] > 0 and entry["useful_fraction"] > 0
                        for entry in rates.values())
@@ -115,6 +115,6 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
         assert any(entry["reach"] is not None for entry in methods.values())
         assert {"guided annealed_tps + MBAR", "guided parallel_tempering + MBAR"} <= set(methods)
         for tail in results["default"]["tails"]:
-            guided = {"guided parallel_tempering + MBAR"} if tail["observable"] == "ari" else set()
-            assert set(tail["methods"]) == {"direct", "annealed_tps + MBAR", "parallel_tempering + MBAR"} | guided
+            assert set(tail["methods"]) == {"direct", "annealed_tps + MBAR", "parallel_tempering + MBAR",
+                                            "guided parallel_tempering + MBAR"}
             assert tail["methods"]["direct"]["reach"] is not None
