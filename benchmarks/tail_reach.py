@@ -25,7 +25,7 @@ Two problems:
   sentence ends tilted by −λ, for Log-Prob at temperature 1/(1 − λ)). One direct run of budget/L completions serves as the
   baseline for both observables; thresholds are a grid over every φ any method saw.
 
-    python benchmarks/tail_reach.py           # ≈ 25 CPU-minutes (most of it the default model)
+    python benchmarks/tail_reach.py           # ≈ 30 CPU-minutes (most of it the default model)
     python benchmarks/tail_reach.py --smoke   # a few seconds
 """
 from __future__ import annotations
