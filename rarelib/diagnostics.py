@@ -18,6 +18,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
+from rarelib import storage
+
 DEFAULT_BURN_IN = 0.1
 DEFAULT_LEVEL = 0.96
 RHAT_METHODS = {"rank": "rank-normalised split R-hat", "identity": "classic Gelman-Rubin R-hat"}
@@ -73,7 +75,7 @@ def rhat_per_bias(phi: np.ndarray, method: str = "rank") -> np.ndarray:
     method: ``"rank"`` (ArviZ's rank-normalised split R-hat) or ``"identity"`` (classic
     Gelman–Rubin, the paper's choice).
     """
-    import arviz as az
+    az = storage.arviz()
 
     if method not in RHAT_METHODS:
         raise ValueError(f"rhat_method={method!r}; use one of {sorted(RHAT_METHODS)}")
@@ -86,7 +88,7 @@ def rhat_per_bias(phi: np.ndarray, method: str = "rank") -> np.ndarray:
 
 def ess_per_bias(values: np.ndarray, method: str = "bulk") -> np.ndarray:
     """Effective sample size of each bias (ArviZ): values (M, N, K) → (K,); NaN with fewer than 4 draws."""
-    import arviz as az
+    az = storage.arviz()
 
     if method not in ESS_METHODS:
         raise ValueError(f"ess method={method!r}; use one of {ESS_METHODS}")

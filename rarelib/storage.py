@@ -18,11 +18,26 @@ netCDF holds numbers and strings only, so loading a results file never runs code
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import xarray as xr
+
+
+def arviz():
+    """The ``arviz`` module, imported without the refactor ``FutureWarning`` it prints on its first import each day.
+
+    That warning depends on a stamp file in the user's cache, so it would reach a notebook's
+    output on a fresh machine and not on one that imported ArviZ today: rarelib never lets it through.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
+        import arviz
+
+    return arviz
+
 
 DIMS = ("chain", "draw", "bias")
 REQUIRED_ATTRS = ("observable", "sampler")
@@ -46,7 +61,7 @@ def make_run(
     biases: (K,) the λ of each segment. sample_stats: name → (M, N, K).
     attrs: metadata; must name ``observable`` and ``sampler``.
     """
-    import arviz as az
+    az = arviz()
 
     biases = np.asarray(biases, dtype=np.float64)
     if "phi" not in posterior:
@@ -98,7 +113,7 @@ def save(idata, path: str | os.PathLike) -> Path:
 
 def load(path: str | os.PathLike):
     """Read a run written by :func:`save`; checks it has the standard layout."""
-    import arviz as az
+    az = arviz()
 
     path = Path(path)
     if not path.is_file():
