@@ -6,8 +6,8 @@ passes there too; a check that fails for some seed is a coin flip elsewhere.
 
 Each (chapter, seed) runs as its own papermill process, two at a time on two cores, and its
 outcome is written to the JSON file as soon as it ends, so the sweep resumes where it stopped:
-an entry is re-run only when it is missing, or when the chapter or the library changed since
-it was computed (``--rerun-failed`` also retries failures). The chapters' sampled runs are cached in
+an entry is re-run only when it is missing, or when the chapter or a library module it runs
+(followed through the library's own imports) changed since it was computed (``--rerun-failed`` also retries failures). The chapters' sampled runs are cached in
 ``_build/runs`` (rarelib.workflow), so chapters sharing a seed share their runs.
 
     python benchmarks/seed_sweep.py                      # chapters 00–12, seeds 1–8
@@ -15,6 +15,7 @@ it was computed (``--rerun-failed`` also retries failures). The chapters' sample
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -47,10 +48,39 @@ def chapter_notebooks(prefixes: list[str] | None) -> list[Path]:
     return chosen
 
 
+def rarelib_imports(source: str) -> set[str]:
+    """Names of the rarelib modules that Python ``source`` imports (``from rarelib import x``, ``rarelib.x``)."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "rarelib":
+            parts = node.module.split(".")[1:]
+            names.update([".".join(parts)] if parts else [alias.name for alias in node.names])
+        elif isinstance(node, ast.Import):
+            names.update(alias.name.split(".", 1)[1] for alias in node.names if alias.name.startswith("rarelib."))
+    return names
+
+
+def library_files(notebook: Path) -> list[Path]:
+    """The library's source files that a chapter runs: its rarelib imports, followed through the library."""
+    code = "\n".join(cell.source for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code")
+    code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+    seen, queue = set(), sorted(rarelib_imports(code) | {"__init__"})
+    while queue:
+        name = queue.pop()
+        path = next((candidate for candidate in (LIBRARY / f"{name.replace('.', '/')}.py",
+                                                 LIBRARY / name.replace(".", "/") / "__init__.py")
+                     if candidate.is_file()), None)
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        queue.extend(rarelib_imports(path.read_text()))
+    return sorted(seen)
+
+
 def code_fingerprint(notebook: Path) -> str:
-    """Hash of the notebook and every library source file: an outcome is stale once either changes."""
+    """Hash of the notebook and of the library files it runs: an outcome is stale once either changes."""
     digest = hashlib.sha256(notebook.read_bytes())
-    for source in sorted(LIBRARY.rglob("*.py")):
+    for source in library_files(notebook):
         digest.update(source.relative_to(REPO).as_posix().encode() + source.read_bytes())
     return digest.hexdigest()[:16]
 

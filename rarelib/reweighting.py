@@ -208,28 +208,29 @@ def _filter_messages(chains: Chains, rhat: np.ndarray, kept: np.ndarray, setting
     messages = [
         f"{chains.label}: dropped λ={lam:g} ({method} {value:.3f} ≥ {settings.rhat_threshold})"
         for lam, value, keep in zip(chains.biases, rhat, kept)
-        if not keep
+        if not keep and value >= settings.rhat_threshold
     ]
     if not chains.direct:
         messages += [
             f"{chains.label}: kept λ={lam:g} unchecked (R-hat undefined: fewer than 2 chains "
             f"or {diagnostics.MIN_DRAWS} draws, or constant φ)"
-            for lam in chains.biases[np.isnan(rhat)]
+            for lam in chains.biases[np.isnan(rhat) & kept]
         ]
     return messages
 
 
-def select_samples(chains: Sequence[Chains], settings: Settings) -> Selection:
+def select_samples(chains: Sequence[Chains], settings: Settings, excluded: Sequence[float] = ()) -> Selection:
     """R-hat filter per bias (direct runs exempt) and pooling of the kept samples into MBAR states.
 
     chains: runs after :func:`trim_burn_in`. A bias whose R-hat is undefined is kept, with
-    a message. Raises ValueError if no sample survives.
+    a message; biases in ``excluded`` (those beyond an overlap gap, see :func:`linked_to_unbiased`)
+    are dropped whatever their R-hat. Raises ValueError if no sample survives.
     """
     names = sorted(set.intersection(*(set(c.observables) for c in chains)))
     segments, runs, biases, rhats, kepts, messages = [], [], [], [], [], []
     for index, run in enumerate(chains):
         rhat = np.full(run.biases.size, np.nan) if run.direct else diagnostics.rhat_per_bias(run.phi, settings.rhat_method)
-        kept = ~(rhat >= settings.rhat_threshold)
+        kept = ~(rhat >= settings.rhat_threshold) & (run.direct | ~np.isin(run.biases, excluded))
         messages += _filter_messages(run, rhat, kept, settings)
         runs.append(np.full(run.biases.size, index))
         biases.append(run.biases)
@@ -336,23 +337,25 @@ def solve_mbar(selection: Selection, initial_log_z: np.ndarray | None = None) ->
 
 
 def fit_mbar(runs, settings: Settings = Settings()) -> MBARFit:
-    """Burn-in, R-hat filter and one MBAR solve over one run or a sequence of runs.
+    """Burn-in, R-hat filter and one MBAR solve over one run or a sequence of runs, on the states
+    linked to λ = 0 (:func:`linked_to_unbiased`).
 
-    Warns (:class:`ReweightingWarning`) about dropped or unchecked biases and low overlap.
+    Warns (:class:`ReweightingWarning`) about dropped or unchecked biases, low overlap and states beyond a gap.
     """
-    fit = _fit_chains(load_all(runs), settings)
-    _warn(fit.selection.messages + overlap_messages(fit, overlap_matrix(fit), settings.min_overlap))
+    fit, _, _, messages = _fit_linked(load_all(runs), settings)
+    _warn(messages)
     return fit
 
 
-def _select(chains: Sequence[Chains], settings: Settings) -> Selection:
-    return select_samples([trim_burn_in(c, settings.burn_in) for c in chains], settings)
+def _select(chains: Sequence[Chains], settings: Settings, excluded: Sequence[float] = ()) -> Selection:
+    return select_samples([trim_burn_in(c, settings.burn_in) for c in chains], settings, excluded)
 
 
-def _fit_chains(chains: Sequence[Chains], settings: Settings) -> MBARFit:
-    """The fit of the full data, which must keep at least one biased state."""
-    selection = _select(chains, settings)
-    if selection.states.size < 2:
+def _fit_chains(chains: Sequence[Chains], settings: Settings, excluded: Sequence[float] = ()) -> MBARFit:
+    """The fit of the full data, which must keep at least one biased state (unless the ``excluded`` biases,
+    beyond an overlap gap, were the only ones left)."""
+    selection = _select(chains, settings, excluded)
+    if selection.states.size < 2 and not len(excluded):
         raise ValueError(
             "nothing to reweight: no biased samples survive "
             + ("; ".join(selection.messages) if selection.messages else "(no biased run was given)")
@@ -389,6 +392,44 @@ def neighbour_overlap(samples_per_state: np.ndarray, overlap: np.ndarray) -> np.
     forward = np.where(samples_per_state[1:] > 0, overlap[pairs, pairs + 1], np.inf)
     backward = np.where(samples_per_state[:-1] > 0, overlap[pairs + 1, pairs], np.inf)
     return np.minimum(forward, backward)
+
+
+def linked_to_unbiased(fit: MBARFit, overlap: np.ndarray, min_overlap: float) -> np.ndarray:
+    """(K,) bool: states joined to λ = 0 by a run of neighbouring pairs that each overlap ≥ ``min_overlap``.
+
+    MBAR links a state to the unbiased one only through the states between them; past a gap
+    its normaliser, and every estimate that rests on its samples, is not determined by the data.
+    """
+    linked_pairs = neighbour_overlap(fit.selection.samples_per_state, overlap) >= min_overlap
+    zero = int(np.searchsorted(fit.states, 0.0))
+    low, high = zero, zero
+    while low > 0 and linked_pairs[low - 1]:
+        low -= 1
+    while high < linked_pairs.size and linked_pairs[high]:
+        high += 1
+    linked = np.zeros(fit.states.size, dtype=bool)
+    linked[low:high + 1] = True
+    return linked
+
+
+def _fit_linked(chains: Sequence[Chains], settings: Settings) -> tuple[MBARFit, np.ndarray, tuple, tuple[str, ...]]:
+    """MBAR on the states linked to λ = 0: states beyond an overlap gap are dropped and the solve repeated.
+
+    Returns the fit, its overlap matrix (K, K), the excluded λ and the messages (filter, gaps, exclusions).
+    """
+    excluded: tuple[float, ...] = ()
+    gap_messages: tuple[str, ...] = ()
+    while True:
+        fit = _fit_chains(chains, settings, excluded)
+        overlap = overlap_matrix(fit)
+        gap_messages = gap_messages or overlap_messages(fit, overlap, settings.min_overlap)
+        unlinked = fit.states[~linked_to_unbiased(fit, overlap, settings.min_overlap)]
+        if unlinked.size == 0:
+            break
+        excluded += tuple(float(lam) for lam in unlinked)
+    exclusion = (f"dropped λ={', '.join(f'{lam:g}' for lam in excluded)}: beyond an overlap gap, not linked to "
+                 f"the unbiased state; estimates past the data of the remaining states are unresolved",) if excluded else ()
+    return fit, overlap, excluded, fit.selection.messages + gap_messages + exclusion
 
 
 def overlap_messages(fit: MBARFit, overlap: np.ndarray, min_overlap: float) -> tuple[str, ...]:
@@ -493,19 +534,20 @@ def bootstrap(
     settings: Settings,
     rng: np.random.Generator,
     reference: MBARFit,
+    excluded: Sequence[float] = (),
 ) -> dict[str, np.ndarray]:
     """Percentile-bootstrap replicas of ``statistic``: name → (R, ...) with R = settings.n_bootstrap.
 
     Each replica resamples the chains of every run with replacement (direct runs: draws),
-    then redoes burn-in, the R-hat filter and MBAR (warm-started from ``reference``). A
-    replica whose filter drops every bias is reweighted from its direct samples alone.
+    then redoes burn-in, the R-hat filter and MBAR (warm-started from ``reference``), without the
+    ``excluded`` biases. A replica whose filter drops every bias is reweighted from its direct samples alone.
     """
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, e.g. np.random.default_rng(seed); got {type(rng).__name__}")
     replicas = []
     for replica in range(settings.n_bootstrap):
         try:
-            selection = _select([resample_chains(c, rng) for c in chains], settings)
+            selection = _select([resample_chains(c, rng) for c in chains], settings, excluded)
             replicas.append(statistic(solve_mbar(selection, log_partition(reference, selection.states))))
         except ValueError as err:
             raise ValueError(f"bootstrap replica {replica}: {err}") from None
@@ -544,6 +586,11 @@ class LogEstimate:
         return self.log_interval / np.log(10.0)
 
     @property
+    def resolved(self) -> np.ndarray:
+        """(...) bool: the interval excludes zero (False past the data, where nothing was sampled)."""
+        return np.isfinite(self.log_interval[0])
+
+    @property
     def relative_half_width(self) -> np.ndarray:
         """(upper − lower) / (2 · estimate), computed in log space; NaN where the estimate is 0."""
         with np.errstate(invalid="ignore"):
@@ -557,10 +604,9 @@ _SEGMENT_FIELDS = [f.name for f in dataclasses.fields(diagnostics.BiasDiagnostic
 
 def reach(tail: LogEstimate) -> float:
     """log10 of the smallest estimate of ``tail`` (a tail curve) whose interval excludes zero: how far it reaches."""
-    resolved = np.isfinite(tail.log_interval[0])
-    if not resolved.any():
+    if not tail.resolved.any():
         raise ValueError("no estimate of this tail has an interval that excludes zero")
-    return float(tail.log10[resolved].min())
+    return float(tail.log10[tail.resolved].min())
 
 
 @dataclass(frozen=True)
@@ -699,15 +745,13 @@ def _analyze_chains(chains: Sequence[Chains], bins, thresholds, settings: Settin
     """:func:`analyze` of runs already loaded."""
     bin_edges = diagnostics.check_bin_edges(bins)
     thresholds = bin_edges if thresholds is None else _as_grid(thresholds, "thresholds").ravel()
-    fit = _fit_chains(chains, settings)
+    fit, overlap, excluded, messages = _fit_linked(chains, settings)
     phi = fit.samples["phi"]
     if not np.any((phi >= bin_edges[0]) & (phi <= bin_edges[-1])):
         raise ValueError(
             f"bins span [{bin_edges[0]:g}, {bin_edges[-1]:g}] but the {phi.size} kept samples lie in "
             f"[{phi.min():g}, {phi.max():g}]; choose bins that cover the data"
         )
-    overlap = overlap_matrix(fit)
-    messages = fit.selection.messages + overlap_messages(fit, overlap, settings.min_overlap)
     _warn(messages)
 
     def statistic(replica: MBARFit) -> dict[str, np.ndarray]:
@@ -719,7 +763,7 @@ def _analyze_chains(chains: Sequence[Chains], bins, thresholds, settings: Settin
             "lower_tail": log_tail_probabilities(replica, thresholds, "lower"),
         }
 
-    replicas = bootstrap(chains, statistic, settings, rng, reference=fit)
+    replicas = bootstrap(chains, statistic, settings, rng, reference=fit, excluded=excluded)
     estimates = {
         name: LogEstimate(log, diagnostics.log_percentile_interval(replicas[name], settings.level))
         for name, log in statistic(fit).items()

@@ -268,15 +268,45 @@ def test_equal_lambdas_across_runs_merge_into_one_state():
     assert np.all(np.abs(log_z - fit.states**2 / 2) <= 3 * std)
 
 
-def test_low_overlap_warning_names_the_neighbouring_pair():
+def test_low_overlap_warning_names_the_pair_and_drops_the_state_beyond_the_gap():
     rng = np.random.default_rng(17)
     runs = [direct_run(rng.normal(size=300)), biased_run(gaussian_chains(rng, [-1.0, -9.0], 4, 100), [-1.0, -9.0])]
-    with pytest.warns(reweighting.ReweightingWarning, match=r"between neighbouring states λ=-9 and λ=-1") as record:
+    with pytest.warns(reweighting.ReweightingWarning) as record:
         fit = reweighting.fit_mbar(runs)
-    assert len(record) == 1
+    messages = [str(warning.message) for warning in record]
+    assert len(messages) == 2
+    assert "between neighbouring states λ=-9 and λ=-1" in messages[0]
+    assert messages[1].startswith("dropped λ=-9: beyond an overlap gap")
+    np.testing.assert_array_equal(fit.states, [-1.0, 0.0])   # λ = −9 is not linked to the unbiased state
     overlap = reweighting.overlap_matrix(fit)
     np.testing.assert_allclose(overlap.sum(axis=1), 1.0)
-    assert reweighting.neighbour_overlap(fit.selection.samples_per_state, overlap)[0] < 0.03
+    assert reweighting.neighbour_overlap(fit.selection.samples_per_state, overlap)[0] >= 0.03
+
+
+def test_states_are_linked_to_the_unbiased_one_through_their_neighbours_only():
+    rng = np.random.default_rng(25)
+    lambdas = [-8.0, -7.5, -1.0, 0.5, 6.0]   # gaps between −7.5 and −1 and between 0.5 and 6
+    runs = [direct_run(rng.normal(size=500)), biased_run(gaussian_chains(rng, lambdas, 4, 200), lambdas)]
+    fit = reweighting._fit_chains(reweighting.load_all(runs), reweighting.Settings())   # no gap handling yet
+    overlap = reweighting.overlap_matrix(fit)
+    linked = reweighting.linked_to_unbiased(fit, overlap, 0.03)
+    np.testing.assert_array_equal(fit.states[linked], [-1.0, 0.0, 0.5])
+
+
+def test_estimates_past_an_overlap_gap_are_unresolved_not_narrow():
+    # Far rungs beyond a gap would give a confident deep tail; the analysis must not report it.
+    rng = np.random.default_rng(26)
+    lambdas = [-1.0, -9.0, -9.5]
+    runs = [direct_run(rng.normal(size=400)), biased_run(gaussian_chains(rng, lambdas, 4, 150), lambdas)]
+    thresholds = np.array([0.0, 2.0, 8.0])
+    with pytest.warns(reweighting.ReweightingWarning, match="beyond an overlap gap"):
+        analysis = reweighting.analyze(runs, np.linspace(-4, 12, 9), thresholds=thresholds,
+                                       rng=np.random.default_rng(0), settings=reweighting.Settings(n_bootstrap=20))
+    np.testing.assert_array_equal(analysis.states, [-1.0, 0.0])
+    assert not analysis.segment_kept[1:].all()                    # the far segments are marked as not used
+    resolved = analysis.upper_tail.resolved
+    assert resolved[0] and not resolved[-1]                       # P(φ ≥ 8) lies past the remaining data
+    assert reweighting.reach(analysis.upper_tail) > np.log10(stats.norm.sf(8.0))
 
 
 def test_without_a_direct_run_the_unbiased_state_is_extrapolated():
