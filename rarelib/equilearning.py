@@ -28,6 +28,7 @@ TARGET_OFFSETS = {"previous": -1, "current": 0, "next": 1, "next-next": 2}
 DEPTH_MODEL_DIR = DATA_DIR / "models" / "depth-models"
 REBUILD_COMMAND = "OMP_NUM_THREADS=1 python scripts/train_depth_models.py"
 LAYER_NORM_EPS = 1e-5
+RANK_TOLERANCE = 1e-9  # singular values below this fraction of the largest are treated as zero (scalar PR)
 
 
 def token_windows(tokens: np.ndarray, n_windows: int, length: int) -> np.ndarray:
@@ -90,15 +91,21 @@ def _check_pair(features: np.ndarray, targets: np.ndarray) -> None:
 
 
 def scalar_prediction_residual(features: np.ndarray, targets: np.ndarray) -> float:
-    """In-sample OLS with intercept of a real target (N,) on features (N, d): MSE / Var = 1 − R²."""
+    """In-sample OLS with intercept of a real target (N,) on features (N, d): MSE / Var = 1 − R².
+
+    Computed as 1 − ‖U_rᵀ y‖² / ‖y‖² with U_r the left singular vectors of the centred features whose
+    singular values exceed ``RANK_TOLERANCE`` times the largest: the squared length of a projection,
+    so the result lies in [0, 1] in floating point too. LayerNorm'd features are rank-deficient by
+    construction (each row sums to zero), and a least-squares solver that keeps that null direction
+    can return a residual above the variance.
+    """
     _check_pair(features, targets)
     y = np.asarray(targets, dtype=np.float64)
     centred_y = y - y.mean()
     x = np.asarray(features, dtype=np.float64)
-    centred_x = x - x.mean(axis=0)
-    coefficients = scipy.linalg.lstsq(centred_x, centred_y, lapack_driver="gelsy")[0]
-    residual = centred_y - centred_x @ coefficients
-    return float(residual @ residual / (centred_y @ centred_y))
+    basis, singular_values, _ = scipy.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+    explained = basis[:, singular_values > RANK_TOLERANCE * singular_values[0]].T @ centred_y
+    return float(max(0.0, 1.0 - (explained @ explained) / (centred_y @ centred_y)))
 
 
 @dataclass(frozen=True)

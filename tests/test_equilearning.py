@@ -27,7 +27,7 @@ def test_scalar_residual_matches_the_population_r_squared():
 def test_scalar_residual_is_zero_for_an_exact_affine_target_and_one_for_pure_noise():
     rng = np.random.default_rng(1)
     features = rng.standard_normal((500, 5))
-    assert eq.scalar_prediction_residual(features, 3 + features @ np.arange(5.0)) < 1e-20
+    assert eq.scalar_prediction_residual(features, 3 + features @ np.arange(5.0)) < 1e-12  # rounding of 1 − R²
     noise = eq.scalar_prediction_residual(features, rng.standard_normal(500))
     # SSE/SST of pure noise is Beta((n − d − 1)/2, d/2): mean (n − d − 1)/(n − 1), sd ≈ √(2d)/n.
     assert abs(noise - 494 / 499) < 5 * np.sqrt(2 * 5) / 500
@@ -141,6 +141,15 @@ def test_bad_input_is_refused_with_the_parameter_name():
 def test_a_missing_depth_model_names_the_rebuild_command():
     with pytest.raises(FileNotFoundError, match="train_depth_models.py"):
         eq.load_depth_model("depth-0")
+
+
+def test_scalar_residual_stays_in_the_unit_interval_on_rank_deficient_layer_norm_features():
+    # LayerNorm'd rows sum to zero: the centred features have a null direction that a solver must drop.
+    rng = np.random.default_rng(3)
+    for width in (2, 4, 16):
+        features = eq.layer_norm(rng.standard_normal((300, width)) * rng.lognormal(0, 3, width))
+        residual = eq.scalar_prediction_residual(features, rng.integers(0, 6, 300).astype(float))
+        assert 0 < residual <= 1
 
 
 def test_model_residuals_give_every_layer_and_block():
