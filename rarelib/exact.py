@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from scipy.special import logsumexp
 
+from rarelib.generation import check_temperature
 from rarelib.models import resolve_device
 
 #: Symbol → the characters it stands for: vowels, consonants, spaces, sentence ends, other punctuation.
@@ -409,6 +410,35 @@ class ExactDistribution:
         lam = np.asarray(lambdas, dtype=np.float64)
         log_tilted = self.log_pmf - lam[..., None] * self.values
         return np.sum(np.exp(log_tilted - logsumexp(log_tilted, axis=-1, keepdims=True)) * self.values, axis=-1)
+
+
+def mean_under(sampling: MarkovLM, model: MarkovLM, observable: AdditiveObservable | str, prompt,
+               length: int) -> float:
+    """Exact E_q[φ] of ``model``'s additive observable over completions drawn from another Markov LM q = ``sampling``.
+
+    E.g. q = the model at temperature T (:func:`at_temperature`) and φ = Log-Prob of the model: the mean
+    that plain temperature sampling converges to. One forward pass over the law of the context state.
+    """
+    scored, drawn = _transfer(model, observable, prompt), _transfer(sampling, "logprob", prompt)
+    if scored.log_p.shape != drawn.log_p.shape:
+        raise ValueError(f"sampling and model must share vocabulary and order; got tables {drawn.log_p.shape} "
+                         f"and {scored.log_p.shape}")
+    step = np.exp(drawn.log_p)  # (S, T) q(x | s)
+    state = np.zeros(step.shape[0])
+    state[drawn.start] = 1.0
+    mean = 0.0
+    for _ in range(_check_length(length)):
+        flow = state[:, None] * step
+        mean += float(np.sum(flow * scored.increments))
+        state = np.bincount(scored.next_state.ravel(), weights=flow.ravel(), minlength=state.size)
+    return mean
+
+
+def at_temperature(model: MarkovLM, temperature: float) -> MarkovLM:
+    """The Markov LM whose next-token law is ``model``'s at ``temperature``: p(x | c)^{1/T} renormalised per context."""
+    scaled = model.log_probs / check_temperature(temperature)
+    return MarkovLM(scaled - _logsumexp(scaled, axis=-1)[..., None], symbols=model.symbols,
+                    name=f"{model.name}@T{temperature:g}", context_length=model.context_length, device=model.device)
 
 
 def _lattice_distribution(problem: _Transfer, steps: np.ndarray, length: int) -> ExactDistribution:

@@ -310,6 +310,16 @@ class ListDecoding(NamedTuple):
         """Mean erroneous candidates per prompt after each step, (n + 1,); NaN from the first overflow on."""
         return self.errors.mean(axis=0)
 
+    def closed_form_errors(self, steps) -> np.ndarray:
+        """:func:`expected_errors` at the pooled rates m_c and R₀ for ``steps`` (n,): zeros when no error
+        ever entered (m_c = 0), NaN when errors entered but none had children counted (R₀ unmeasured)."""
+        steps = np.asarray(steps)
+        if self.immigration == 0:
+            return np.zeros(steps.shape)
+        if not np.isfinite(self.reproduction_number):
+            return np.full(steps.shape, np.nan)
+        return expected_errors(self.immigration, self.reproduction_number, steps)
+
 
 def list_decode(lm: CausalLM, prompts, correct, threshold: float, temperature: float = 1.0,
                 max_candidates: int = 256, batch_size: int = 4096) -> ListDecoding:

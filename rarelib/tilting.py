@@ -40,6 +40,28 @@ def log_mean_weight(log_weights) -> float:
     return float(logsumexp(values) - np.log(values.size))
 
 
+def log_mean_weight_with_error(log_weights) -> tuple[float, float]:
+    """:func:`log_mean_weight` and its delta-method standard error sd(w) / (√n · mean(w)), from logs (n,).
+
+    The error is √((n/ESS − 1)/(n − 1)) with ESS Kish's effective sample size, so it needs no
+    weight outside log space. It is itself estimated from the weights: when a few heavy weights
+    were never drawn it is too small, which a low ESS warns of.
+    """
+    values = _log_weights(log_weights)
+    n = values.size
+    if n < 2:
+        raise ValueError(f"log_weights: need at least 2 weights for a standard error; got {n}")
+    excess = max(n / effective_sample_size(values) - 1.0, 0.0)
+    return log_mean_weight(values), float(np.sqrt(excess / (n - 1)))
+
+
+def expectation_with_error(values, log_weights) -> tuple[float, float]:
+    """:func:`expectation` and its delta-method standard error √(Σ w̄ₙ² (fₙ − mean)²), w̄ normalised; (n,) each."""
+    mean = expectation(values, log_weights)
+    weights = np.exp(normalised_log_weights(log_weights))
+    return mean, float(np.sqrt(np.sum(weights**2 * (np.asarray(values, dtype=np.float64).ravel() - mean) ** 2)))
+
+
 def expectation(values, log_weights) -> float:
     """Self-normalised importance-sampling estimate Σ w f / Σ w of E_{p*}[f]; values, log_weights (n,)."""
     f = np.asarray(values, dtype=np.float64).ravel()

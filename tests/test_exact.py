@@ -287,3 +287,19 @@ def test_bad_input_gives_clear_value_errors(model):
         exact.fit_markov_lm([[0, 0, 0]], "ab", order=1, smoothing=0.0)
     with pytest.raises(ValueError, match="bin_width"):
         exact.logprob_distribution_bounds(model, PROMPT, LENGTH, bin_width=0.0)
+
+
+def test_mean_under_another_law_matches_enumeration_and_the_model_itself():
+    model = exact.random_markov_lm(vocab_size=3, order=2, rng=np.random.default_rng(41), concentration=0.7)
+    hot = exact.at_temperature(model, 2.0)
+    assert np.allclose(np.exp(hot.log_probs).sum(axis=-1), 1.0)
+    prompt, length = [0, 1], 5
+    completions = exact.enumerate_sequences(3, length)
+    q = np.exp(exact.completion_log_probs(hot, prompt, completions).sum(axis=1))
+    for observable in ("logprob", "repeats", exact.AdditiveObservable("token_count", {2})):
+        phi = exact.observable_values(model, observable, prompt, completions)
+        assert np.isclose(exact.mean_under(hot, model, observable, prompt, length), q @ phi)
+        assert np.isclose(exact.mean_under(model, model, observable, prompt, length),
+                          exact.tilted_mean(model, observable, prompt, length, 0.0))
+    with pytest.raises(ValueError, match="share vocabulary"):
+        exact.mean_under(exact.random_markov_lm(4, 2, np.random.default_rng(0)), model, "logprob", prompt, length)

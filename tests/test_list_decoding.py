@@ -188,6 +188,23 @@ def test_list_decoder_overflow_and_input_checks(tiny_lm):
         ld.list_decode(tiny_lm, [[0, 1]], [[2, 0, 1], [1, 1, 1]], threshold=0.5)
 
 
+def _tallies(error_parents, error_children, path_parents, path_error_children) -> ld.ListDecoding:
+    empty = np.zeros((1, len(error_parents) + 1))
+    return ld.ListDecoding(empty, empty, np.array([len(error_parents) + 1]), np.array([True]), np.array([True]),
+                           *(np.asarray(values, dtype=float) for values in
+                             (error_parents, error_children, path_parents, path_error_children)))
+
+
+def test_closed_form_errors_at_pooled_rates_and_when_rates_are_unmeasured():
+    steps = np.arange(4)
+    measured = _tallies([0, 2, 3], [0, 3, 3], [1, 1, 1], [2, 0, 1])   # m_c = 1, R₀ = 6/5
+    np.testing.assert_allclose(measured.closed_form_errors(steps), ld.expected_errors(1.0, 1.2, steps))
+    error_free = _tallies([0, 0, 0], [0, 0, 0], [1, 1, 1], [0, 0, 0])  # no error ever entered
+    assert np.isnan(error_free.reproduction_number) and np.all(error_free.closed_form_errors(steps) == 0)
+    late = _tallies([0, 0, 0], [0, 0, 0], [1, 1, 1], [0, 0, 2])        # errors entered at the last step only
+    assert np.isnan(late.closed_form_errors(steps)).all()
+
+
 # --------------------------------------------------------------------------- the rare-event estimate
 
 def test_log_mean_estimate_covers_a_known_proportion():

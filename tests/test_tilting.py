@@ -48,3 +48,18 @@ def test_bad_input_is_named():
         tilting.tilted_log_weights([1.0, 2.0], 0.1, [0.0], [0.0])
     with pytest.raises(ValueError, match="below 1"):
         tilting.temperature_for_logprob_tilt(1.0)
+
+
+def test_standard_errors_equal_the_delta_method_on_plain_weights():
+    rng = np.random.default_rng(31)
+    log_weights, values = rng.normal(0, 2, 500), rng.normal(size=500)
+    weights = np.exp(log_weights)
+    log_z, error = tilting.log_mean_weight_with_error(log_weights + 700.0)   # far beyond exp's range: logs only
+    assert np.isclose(log_z, np.log(weights.mean()) + 700.0)
+    assert np.isclose(error, weights.std(ddof=1) / weights.mean() / np.sqrt(weights.size))
+    mean, mean_error = tilting.expectation_with_error(values, log_weights)
+    normalised = weights / weights.sum()
+    assert np.isclose(mean, normalised @ values)
+    assert np.isclose(mean_error, np.sqrt(np.sum(normalised**2 * (values - mean) ** 2)))
+    with pytest.raises(ValueError, match="at least 2"):
+        tilting.log_mean_weight_with_error([0.0])
