@@ -120,7 +120,8 @@ class HFLanguageModel:
     @cached_property
     def _cache_keyword(self) -> str:
         """The forward argument (and output field) of the cache: ``past_key_values``, or ``cache_params`` (Mamba)."""
-        return "cache_params" if "cache_params" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        parameters = inspect.signature(self.model.forward).parameters
+        return "cache_params" if "cache_params" in parameters else "past_key_values"
 
     def _forward(self, input_ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
         out = self.model(input_ids=input_ids, use_cache=True, **{self._cache_keyword: cache})
@@ -173,7 +174,7 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
 
 
 def _model_folder(name: str | os.PathLike, parameter: str = "model") -> Path:
-    """The folder ``name`` refers to: the embedded default, a local folder, or a hub id's snapshot in the local cache."""
+    """The folder ``name`` refers to: the embedded default, a local folder, or a hub id's cached snapshot."""
     if str(name) == "default":
         if not (DEFAULT_MODEL_DIR / "config.json").is_file():
             raise ModelNotFoundError(
@@ -193,7 +194,7 @@ def _model_folder(name: str | os.PathLike, parameter: str = "model") -> Path:
 
 
 def _cached_snapshot(repo_id: str, parameter: str) -> Path:
-    """The folder of hub id ``repo_id`` (``"org/name"`` or ``"name"``) in the local Hugging Face cache; never downloads."""
+    """The folder of hub id ``repo_id`` (``"org/name"`` or ``"name"``) in the Hugging Face cache; never downloads."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
@@ -249,8 +250,8 @@ def _warn_untokenized(lm: HFLanguageModel) -> None:
     """An :class:`UntokenizedWarning` with counts when ``lm`` has unmasked logits without a token."""
     ids = lm.untokenized_ids
     if len(ids) and not lm.mask_untokenized:
-        warnings.warn(f"model {lm.name!r}: {len(ids)} of its {lm.vocab_size} logits (ids {int(ids[0])}..{int(ids[-1])}) "
-                      "have no token in the tokenizer; sampled, they decode to '' and text observables such as ARI "
+        warnings.warn(f"model {lm.name!r}: {len(ids)} of its {lm.vocab_size} logits (ids {int(ids[0])}..{int(ids[-1])})"
+                      " have no token in the tokenizer; sampled, they decode to '' and text observables such as ARI "
                       "read text with holes. Load with mask_untokenized=True to give them probability 0 (a change "
                       "of the model's law)", UntokenizedWarning, stacklevel=3)
 

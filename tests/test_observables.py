@@ -72,7 +72,8 @@ def test_ari_textstat_is_textstat_capped_on_random_texts():
     alphabet = "abcXYZ019 .,!?'\"-\n"
     lm = models.random_model("gpt2", alphabet=alphabet, context_length=64)
     weights = np.array([6.0 if char == " " else 1.0 for char in alphabet])  # words of a few characters
-    completions = torch.as_tensor(np.random.default_rng(7).choice(len(alphabet), size=(300, 40), p=weights / weights.sum()))
+    rng = np.random.default_rng(7)
+    completions = torch.as_tensor(rng.choice(len(alphabet), size=(300, 40), p=weights / weights.sum()))
     texts = ["X" + "".join(alphabet[i] for i in row) for row in completions.tolist()]
     values = obs.ari_textstat(lm, torch.tensor([alphabet.index("X")]), completions, torch.zeros(300, 40))
     expected = [min(textstat.automated_readability_index(text), 15.0) for text in texts]

@@ -33,7 +33,8 @@ def tokenizer(bos_first: bool = False):
 
 
 def config(family: str):
-    """A tiny config of ``family``: gpt2, gpt_neox (padded vocabulary), llama (grouped-query attention), bloom, mamba."""
+    """A tiny config of ``family``: gpt2, gpt_neox (padded vocabulary), llama (grouped-query attention), bloom,
+    mamba."""
     import transformers as tf
 
     common = {"bos_token_id": 0, "eos_token_id": 1}
