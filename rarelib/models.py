@@ -46,7 +46,7 @@ class CausalLM(Protocol):
     """What the samplers need from a language model.
 
     Attributes: ``name`` (str), ``vocab_size`` (V), ``context_length`` (longest
-    prompt + completion in tokens), ``device`` (torch.device).
+    prompt + completion in tokens; :data:`UNLIMITED_CONTEXT` for none), ``device`` (torch.device).
     """
 
     name: str
@@ -92,7 +92,8 @@ class HFLanguageModel:
             raise ValueError(f"add_bos must be None (the tokenizer's convention), True or False, and mask_untokenized "
                              f"True or False; got add_bos={self.add_bos!r}, mask_untokenized={self.mask_untokenized!r}")
         bos = self.tokenizer.bos_token_id
-        self.tokenizer_adds_bos = bos is not None and self.tokenizer.encode("a", add_special_tokens=True)[:1] == [bos]
+        with_special, plain = (self.tokenizer.encode("a", add_special_tokens=special) for special in (True, False))
+        self.tokenizer_adds_bos = bos is not None and with_special[:1] == [bos] != plain[:1]
         if self.add_bos and bos is None:
             raise ValueError(f"add_bos=True, but the tokenizer of {self.name!r} has no BOS token; use add_bos=None")
 
