@@ -28,7 +28,7 @@ import torch
 from scipy.special import logsumexp
 
 from rarelib.generation import check_temperature
-from rarelib.models import resolve_device
+from rarelib.models import UNLIMITED_CONTEXT, resolve_device
 
 #: Symbol → the characters it stands for: vowels, consonants, spaces, sentence ends, other punctuation.
 COARSE_GROUPS: dict[str, str] = {
@@ -121,7 +121,7 @@ class MarkovLM:
         log_probs,
         symbols: Sequence[str] | None = None,
         name: str = "markov",
-        context_length: int = 10**9,
+        context_length: int = UNLIMITED_CONTEXT,
         device: str | torch.device = "cpu",
         atol: float = 1e-6,
     ):

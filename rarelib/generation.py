@@ -31,7 +31,8 @@ How the batch is laid out (the choice measured in ``benchmarks/sampling.py``):
   tokens on average.
 
 Caches must support row operations: a batch-first ``torch.Tensor`` (e.g.
-:class:`rarelib.exact.MarkovLM`) or a ``transformers`` ``DynamicCache``.
+:class:`rarelib.exact.MarkovLM`) or a ``transformers`` ``Cache`` of key/value layers or of
+recurrent (conv + state) layers, as Mamba's.
 """
 from __future__ import annotations
 
@@ -133,23 +134,33 @@ def _repeat_rows(cache: Any, n_rows: int) -> Any:
     """A new cache holding ``n_rows`` copies of the single row of ``cache``."""
     if isinstance(cache, torch.Tensor):
         return cache.repeat_interleave(n_rows, dim=0)
-    from transformers import DynamicCache
+    from transformers import Cache
 
-    if isinstance(cache, DynamicCache):
+    if isinstance(cache, Cache):
         repeated = copy.deepcopy(cache)
-        repeated.batch_repeat_interleave(n_rows)
+        repeated.reorder_cache(torch.zeros(n_rows, dtype=torch.int64))
         return repeated
     raise TypeError(f"cache of type {type(cache).__name__} has no row operations; rarelib samplers need a "
-                    "batch-first torch.Tensor or a transformers DynamicCache from CausalLM.logits")
+                    "batch-first torch.Tensor or a transformers Cache from CausalLM.logits")
 
 
 def _append_rows(cache: Any, more: Any) -> Any:
-    """``cache`` with the rows of ``more`` (same sequence length) appended; may reuse ``cache``'s storage."""
+    """``cache`` with the rows of ``more`` (same sequence length) appended; may reuse ``cache``'s storage.
+
+    Handles key/value layers (``keys``, ``values``) and recurrent layers (``conv_states``,
+    ``recurrent_states``: dicts of batch-first tensors, e.g. Mamba's).
+    """
     if isinstance(cache, torch.Tensor):
         return torch.cat([cache, more])
     for layer, extra in zip(cache.layers, more.layers):
-        layer.keys = torch.cat([layer.keys, extra.keys])
-        layer.values = torch.cat([layer.values, extra.values])
+        for name in ("keys", "values"):
+            if getattr(layer, name, None) is not None:
+                setattr(layer, name, torch.cat([getattr(layer, name), getattr(extra, name)]))
+        for name in ("conv_states", "recurrent_states"):
+            states, extra_states = getattr(layer, name, {}), getattr(extra, name, {})
+            for index, state in states.items():
+                if state is not None:
+                    states[index] = torch.cat([state, extra_states[index]])
     return cache
 
 

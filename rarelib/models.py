@@ -11,8 +11,12 @@ so a downloaded model folder cannot run code.
 """
 from __future__ import annotations
 
+import inspect
+import json
 import os
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
 
@@ -23,9 +27,18 @@ DATA_DIR = REPO_ROOT / "data"
 DEFAULT_MODEL_NAME = "story-gptneo"
 DEFAULT_MODEL_DIR = DATA_DIR / "models" / DEFAULT_MODEL_NAME
 
+UNLIMITED_CONTEXT = 10**9
+"""``context_length`` of a model without a fixed limit (ALiBi such as Bloom, state-space models such as Mamba)."""
+CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "n_ctx")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "*.model", "*.tiktoken")
+
 
 class ModelNotFoundError(FileNotFoundError):
-    """A model name that is neither the default, a local folder, nor a cached hub id."""
+    """A model that cannot be loaded: not the default, a local folder nor a cached hub id, or refused for safety."""
+
+
+class UntokenizedWarning(UserWarning):
+    """A model has logits for ids that its tokenizer has no token for (a padded vocabulary)."""
 
 
 @runtime_checkable
@@ -33,7 +46,7 @@ class CausalLM(Protocol):
     """What the samplers need from a language model.
 
     Attributes: ``name`` (str), ``vocab_size`` (V), ``context_length`` (longest
-    prompt + completion in tokens), ``device`` (torch.device).
+    prompt + completion in tokens; :data:`UNLIMITED_CONTEXT` for none), ``device`` (torch.device).
     """
 
     name: str
@@ -49,7 +62,7 @@ class CausalLM(Protocol):
         """
 
     def encode(self, text: str) -> list[int]:
-        """Token ids of ``text`` (no special tokens added)."""
+        """Token ids of ``text`` (no special tokens, except a BOS first where the model's tokenizer wants one)."""
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of a sequence of token ids."""
@@ -57,12 +70,32 @@ class CausalLM(Protocol):
 
 @dataclass
 class HFLanguageModel:
-    """A Hugging Face causal LM and its tokenizer behind the :class:`CausalLM` interface."""
+    """A Hugging Face causal LM and its tokenizer behind the :class:`CausalLM` interface.
+
+    add_bos: put the tokenizer's BOS token first in :meth:`encode` (True), never (False), or
+    as the tokenizer itself does (None: Llama, Mistral, Gemma add ``<s>``/``<bos>``; GPT-2
+    and the default model do not). mask_untokenized: give the ids that have no token in the
+    tokenizer (:attr:`untokenized_ids`, a padded vocabulary) probability 0. That changes the
+    model's law: every next-token law is conditioned on drawing a real token.
+    """
 
     model: Any
     tokenizer: Any
     name: str
     device: torch.device
+    add_bos: bool | None = None
+    mask_untokenized: bool = False
+    tokenizer_adds_bos: bool = field(init=False, repr=False)
+
+    def __post_init__(self):
+        if not (self.add_bos is None or isinstance(self.add_bos, bool)) or not isinstance(self.mask_untokenized, bool):
+            raise ValueError(f"add_bos must be None (the tokenizer's convention), True or False, and mask_untokenized "
+                             f"True or False; got add_bos={self.add_bos!r}, mask_untokenized={self.mask_untokenized!r}")
+        bos = self.tokenizer.bos_token_id
+        with_special, plain = (self.tokenizer.encode("a", add_special_tokens=special) for special in (True, False))
+        self.tokenizer_adds_bos = bos is not None and with_special[:1] == [bos] != plain[:1]
+        if self.add_bos and bos is None:
+            raise ValueError(f"add_bos=True, but the tokenizer of {self.name!r} has no BOS token; use add_bos=None")
 
     @property
     def vocab_size(self) -> int:
@@ -70,18 +103,62 @@ class HFLanguageModel:
 
     @property
     def context_length(self) -> int:
-        return int(self.model.config.max_position_embeddings)
+        return context_length_of(self.model.config)
+
+    @property
+    def bos_prefix(self) -> list[int]:
+        """``[BOS id]`` when :meth:`encode` puts one first, else ``[]``."""
+        adds = self.tokenizer_adds_bos if self.add_bos is None else self.add_bos
+        return [int(self.tokenizer.bos_token_id)] if adds else []
+
+    @cached_property
+    def untokenized_ids(self) -> torch.Tensor:
+        """Ids (U,) int64, ascending, of the logits that no tokenizer entry stands for; they decode to ''."""
+        has_token = torch.zeros(self.vocab_size, dtype=torch.bool)
+        has_token[[i for i in self.tokenizer.get_vocab().values() if i < self.vocab_size]] = True
+        return (~has_token).nonzero()[:, 0]
+
+    @cached_property
+    def _cache_keyword(self) -> str:
+        """The forward argument (and output field) of the cache: ``past_key_values``, or ``cache_params`` (Mamba)."""
+        parameters = inspect.signature(self.model.forward).parameters
+        return "cache_params" if "cache_params" in parameters else "past_key_values"
+
+    def _forward(self, input_ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
+        out = self.model(input_ids=input_ids, use_cache=True, **{self._cache_keyword: cache})
+        return out.logits.float(), out[self._cache_keyword]
 
     @torch.inference_mode()
     def logits(self, input_ids: torch.Tensor, cache: Any = None) -> tuple[torch.Tensor, Any]:
-        out = self.model(input_ids=input_ids.to(self.device), past_key_values=cache, use_cache=True)
-        return out.logits.float(), out.past_key_values
+        ids = input_ids.to(self.device)
+        if cache is not None and self.model._is_stateful:
+            # a recurrent state (Mamba) continues exactly only one token at a time
+            steps = []
+            for position in range(ids.shape[1]):
+                step, cache = self._forward(ids[:, position:position + 1], cache)
+                steps.append(step)
+            logits = torch.cat(steps, dim=1)
+        else:
+            logits, cache = self._forward(ids, cache)
+        if self.mask_untokenized and len(self.untokenized_ids):
+            logits[..., self.untokenized_ids.to(self.device)] = torch.finfo(logits.dtype).min
+        return logits, cache
 
     def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False))
+        return self.bos_prefix + list(self.tokenizer.encode(text, add_special_tokens=False))
 
     def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode([int(i) for i in ids])
+        """Text of ``ids``, without the BOS that :meth:`encode` puts first (so decode(encode(text)) == text)."""
+        ids = [int(i) for i in ids]
+        prefix = self.bos_prefix
+        return self.tokenizer.decode(ids[len(prefix):] if ids[:len(prefix)] == prefix else ids)
+
+
+def context_length_of(config: Any) -> int:
+    """The longest prompt + completion a model config allows: its first set field among
+    :data:`CONTEXT_FIELDS`, else :data:`UNLIMITED_CONTEXT` (no position limit)."""
+    lengths = [getattr(config, name, None) for name in CONTEXT_FIELDS]
+    return next((int(n) for n in lengths if isinstance(n, int) and n > 0), UNLIMITED_CONTEXT)
 
 
 def resolve_device(device: str | torch.device = "cpu") -> torch.device:
@@ -97,8 +174,8 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
         raise ValueError(f"device={name!r} is not a device; use 'cpu', 'cuda', 'cuda:N' or 'auto'") from None
 
 
-def _local_model_dir(name: str | os.PathLike) -> Path | None:
-    """The folder a model name refers to on disk, or None if it names no folder."""
+def _model_folder(name: str | os.PathLike, parameter: str = "model") -> Path:
+    """The folder ``name`` refers to: the embedded default, a local folder, or a hub id's cached snapshot."""
     if str(name) == "default":
         if not (DEFAULT_MODEL_DIR / "config.json").is_file():
             raise ModelNotFoundError(
@@ -109,20 +186,75 @@ def _local_model_dir(name: str | os.PathLike) -> Path | None:
     if path.is_dir():
         return path
     looks_like_path = str(name).startswith((".", "/", "~")) or os.sep in str(name) and path.parent.exists()
-    if looks_like_path or str(name).count("/") != 1:
+    if looks_like_path or str(name).count("/") > 1:
         raise ModelNotFoundError(
-            f"model {str(name)!r}: no such folder; pass 'default', a folder written by "
-            "`save_pretrained` (config.json + model.safetensors), or a hub id such as 'roneneldan/TinyStories-8M'"
+            f"{parameter} {str(name)!r}: no such folder; pass 'default', a folder written by `save_pretrained` "
+            "(config.json + model.safetensors), or a hub id such as 'roneneldan/TinyStories-8M' or 'gpt2'"
         )
-    return None
+    return _cached_snapshot(str(name), parameter)
 
 
-def _check_safetensors(folder: Path) -> None:
+def _cached_snapshot(repo_id: str, parameter: str) -> Path:
+    """The folder of hub id ``repo_id`` (``"org/name"`` or ``"name"``) in the Hugging Face cache; never downloads."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except (HFValidationError, LocalEntryNotFoundError):
+        raise ModelNotFoundError(
+            f"{parameter} {repo_id!r} is not available offline (no such folder here, and not in the Hugging Face "
+            f"cache; rarelib downloads nothing). On a machine with access run "
+            f"`transformers.AutoModelForCausalLM.from_pretrained({repo_id!r}).save_pretrained('some/folder')` "
+            "(and the same for its tokenizer), copy the folder here, and pass its path instead"
+        ) from None
+
+
+def _check_model_files(folder: Path) -> None:
+    """ModelNotFoundError unless ``folder`` has a config.json, safetensors weights and no need for remote code."""
+    from transformers import CONFIG_MAPPING
+
+    if not (folder / "config.json").is_file():
+        raise ModelNotFoundError(f"model folder {folder} has no config.json; write it with `save_pretrained`")
     if not any(folder.glob("*.safetensors")):
         raise ModelNotFoundError(
             f"model folder {folder} has no *.safetensors weights; rarelib loads safetensors only "
             "(convert with `model.save_pretrained(folder, safe_serialization=True)`)"
         )
+    config = json.loads((folder / "config.json").read_text())
+    if config.get("auto_map") and config.get("model_type") not in CONFIG_MAPPING:
+        raise ModelNotFoundError(
+            f"model folder {folder} needs remote code: its config.json maps to Python files "
+            f"({sorted(config['auto_map'].values())}) and transformers has no built-in model_type "
+            f"{config.get('model_type')!r}; rarelib never runs code from model folders (trust_remote_code=False)"
+        )
+
+
+def _check_tokenizer_files(folder: Path, model_folder: Path) -> None:
+    """ModelNotFoundError unless ``folder`` holds tokenizer files (one of :data:`TOKENIZER_FILES`)."""
+    if not any(any(folder.glob(pattern)) for pattern in TOKENIZER_FILES):
+        beside = "the model's weights" if folder == model_folder else "the folder given as tokenizer="
+        raise ModelNotFoundError(
+            f"{folder} has no tokenizer files (none of {', '.join(TOKENIZER_FILES)}) beside {beside}; pass "
+            "tokenizer= a folder or cached hub id holding the model's tokenizer, e.g. "
+            f"models.load({str(model_folder)!r}, tokenizer='EleutherAI/gpt-neo-125M')"
+        )
+
+
+def _name_suffix(lm: HFLanguageModel) -> str:
+    """``+bos``/``-bos`` when add_bos overrides the tokenizer's convention, ``+masked`` when masking changes the law."""
+    bos = "" if lm.add_bos in (None, lm.tokenizer_adds_bos) else ("+bos" if lm.add_bos else "-bos")
+    return bos + ("+masked" if lm.mask_untokenized and len(lm.untokenized_ids) else "")
+
+
+def _warn_untokenized(lm: HFLanguageModel) -> None:
+    """An :class:`UntokenizedWarning` with counts when ``lm`` has unmasked logits without a token."""
+    ids = lm.untokenized_ids
+    if len(ids) and not lm.mask_untokenized:
+        warnings.warn(f"model {lm.name!r}: {len(ids)} of its {lm.vocab_size} logits (ids {int(ids[0])}..{int(ids[-1])})"
+                      " have no token in the tokenizer; sampled, they decode to '' and text observables such as ARI "
+                      "read text with holes. Load with mask_untokenized=True to give them probability 0 (a change "
+                      "of the model's law)", UntokenizedWarning, stacklevel=3)
 
 
 def load(
@@ -130,43 +262,42 @@ def load(
     device: str | torch.device = "cpu",
     tokenizer: str | os.PathLike | None = None,
     dtype: torch.dtype = torch.float32,
+    add_bos: bool | None = None,
+    mask_untokenized: bool = False,
 ) -> HFLanguageModel:
     """Load a causal LM and its tokenizer, offline.
 
     name: ``"default"`` (the embedded story model in ``data/models``), a local folder
     made with ``save_pretrained``, or a Hugging Face hub id present in the local cache
-    (nothing is downloaded). tokenizer: where the tokenizer lives, if not beside the
-    weights (e.g. ``"EleutherAI/gpt-neo-125M"`` for TinyStories-8M).
+    (``"org/name"`` or ``"gpt2"``; nothing is downloaded). tokenizer: where the tokenizer lives,
+    if not beside the weights (e.g. ``"EleutherAI/gpt-neo-125M"`` for TinyStories-8M).
+    add_bos, mask_untokenized: see :class:`HFLanguageModel`; a setting that changes the
+    encoding or the law is appended to the name (``+bos``, ``-bos``, ``+masked``).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     torch_device = resolve_device(device)
-    folder = _local_model_dir(name)
-    source = str(folder) if folder is not None else str(name)
-    if folder is not None:
-        _check_safetensors(folder)
+    folder = _model_folder(name)
+    _check_model_files(folder)
+    tokenizer_folder = folder if tokenizer is None else _model_folder(tokenizer, "tokenizer")
+    _check_tokenizer_files(tokenizer_folder, folder)
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            source, local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
+            str(folder), local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
         )
-        tok = AutoTokenizer.from_pretrained(
-            str(tokenizer) if tokenizer is not None else source, local_files_only=True, trust_remote_code=False
-        )
+        tok = AutoTokenizer.from_pretrained(str(tokenizer_folder), local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError) as err:
-        if folder is not None:
-            raise ModelNotFoundError(f"could not load model folder {folder}: {err}") from None
-        raise ModelNotFoundError(
-            f"model {source!r} is not available offline (no network and not in the Hugging Face cache). "
-            f"On a machine with access run `transformers.AutoModelForCausalLM.from_pretrained({source!r})"
-            ".save_pretrained('some/folder')` (and the same for its tokenizer), copy the folder here, "
-            "and pass its path instead"
-        ) from None
+        raise ModelNotFoundError(f"could not load model {str(name)!r} from {folder}: {err}") from None
     model.to(torch_device).eval()
     model.requires_grad_(False)
     label = DEFAULT_MODEL_NAME if str(name) == "default" else str(name)
-    return HFLanguageModel(model=model, tokenizer=tok, name=label, device=torch_device)
+    lm = HFLanguageModel(model=model, tokenizer=tok, name=label, device=torch_device, add_bos=add_bos,
+                         mask_untokenized=mask_untokenized)
+    lm.name += _name_suffix(lm)
+    _warn_untokenized(lm)
+    return lm
 
 
 def character_tokenizer(alphabet: str):

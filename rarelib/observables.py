@@ -13,10 +13,13 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import warnings
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+
+from rarelib.models import UntokenizedWarning
 
 Observable = Callable[..., np.ndarray]
 
@@ -49,6 +52,43 @@ def automated_readability_index(text: str, cap: float = ARI_CAP) -> float:
     return min(4.71 * characters / words + 0.5 * words / sentences - 21.43, cap)
 
 
+def textstat_ari(text: str, cap: float = ARI_CAP) -> float:
+    """The paper's ARI, ``textstat.automated_readability_index(text)`` (0 for a text without words), capped at ``cap``.
+
+    textstat counts characters as every non-space character (punctuation included), words as
+    whitespace-separated tokens, and sentences with its own splitter, which drops fragments of
+    two words or fewer; :func:`automated_readability_index` is rarelib's own counting.
+    """
+    import textstat
+
+    return min(textstat.automated_readability_index(text), cap)
+
+
+def decoded_texts(lm, prompt_ids: torch.Tensor, completions: torch.Tensor) -> list[str]:
+    """The B texts ``lm.decode(prompt_ids + completion)`` of completions (B, L).
+
+    Warns (:class:`rarelib.models.UntokenizedWarning`) with counts when completions hold ids that
+    have no token in the model's tokenizer (``lm.untokenized_ids``): they decode to ''.
+    """
+    holes = torch.isin(completions, getattr(lm, "untokenized_ids", torch.zeros(0, dtype=torch.int64)).cpu())
+    if holes.any():
+        warnings.warn(f"{int(holes.any(dim=1).sum())} of {len(completions)} completions hold {int(holes.sum())} "
+                      f"token ids without a token in the tokenizer of {lm.name!r}; they decode to '' in text "
+                      "observables (load the model with mask_untokenized=True to exclude them)", UntokenizedWarning)
+    prefix = [int(i) for i in prompt_ids]
+    return [lm.decode(prefix + row) for row in completions.tolist()]
+
+
+def text_observable(score: Callable[[str], float], name: str) -> Observable:
+    """The observable ``score(text)`` of each prompt + completion text (see :func:`decoded_texts`), named ``name``."""
+
+    def observable(lm, prompt_ids, completions, token_logprobs) -> np.ndarray:
+        return np.array([score(text) for text in decoded_texts(lm, prompt_ids, completions.cpu())], dtype=np.float64)
+
+    observable.__name__ = name
+    return observable
+
+
 def make_ari(cap: float = ARI_CAP) -> Observable:
     """The Automated Readability Index of the whole prompt + completion text, capped at ``cap``.
 
@@ -63,21 +103,16 @@ def make_ari(cap: float = ARI_CAP) -> Observable:
 
     A text without words gets −21.43, the formula with both ratios taken as 0: finite (the
     Metropolis ratio and MBAR need finite φ) and below every text with words (≥ −16.22).
-    ``cap = math.inf`` leaves ARI uncapped.
+    ``cap = math.inf`` leaves ARI uncapped. The paper's counting (textstat) is :data:`ari_textstat`.
     """
     if isinstance(cap, bool) or not isinstance(cap, (int, float)) or math.isnan(cap):
         raise ValueError(f"cap must be a number (math.inf for no cap); got {cap!r}")
-
-    def ari(lm, prompt_ids, completions, token_logprobs) -> np.ndarray:
-        prefix = [int(i) for i in prompt_ids]
-        texts = (lm.decode(prefix + row) for row in completions.tolist())
-        return np.array([automated_readability_index(text, cap) for text in texts], dtype=np.float64)
-
-    ari.__name__ = "ari" if cap == ARI_CAP else f"ari_cap{cap:g}"
-    return ari
+    return text_observable(lambda text: automated_readability_index(text, cap),
+                           "ari" if cap == ARI_CAP else f"ari_cap{cap:g}")
 
 
 ari = make_ari()
+ari_textstat = text_observable(textstat_ari, "ari_textstat")
 
 SENTENCE_END_CHARACTERS = ".!?"
 
@@ -144,8 +179,8 @@ def token_class_count(token_ids: Sequence[int], name: str | None = None) -> Obse
     return count
 
 
-OBSERVABLES: dict[str, Observable] = {"ari": ari, "logprob": logprob, "repeats": repeats,
-                                      "longest_repeat_run": longest_repeat_run}
+OBSERVABLES: dict[str, Observable] = {"ari": ari, "ari_textstat": ari_textstat, "logprob": logprob,
+                                      "repeats": repeats, "longest_repeat_run": longest_repeat_run}
 
 
 def get_observable(name_or_callable: str | Observable) -> Observable:

@@ -66,6 +66,21 @@ def test_ari_on_a_batch_reads_prompt_and_completion(lm):
     assert values.dtype == np.float64 and values.shape == (3,)
 
 
+def test_ari_textstat_is_textstat_capped_on_random_texts():
+    import textstat
+
+    alphabet = "abcXYZ019 .,!?'\"-\n"
+    lm = models.random_model("gpt2", alphabet=alphabet, context_length=64)
+    weights = np.array([6.0 if char == " " else 1.0 for char in alphabet])  # words of a few characters
+    rng = np.random.default_rng(7)
+    completions = torch.as_tensor(rng.choice(len(alphabet), size=(300, 40), p=weights / weights.sum()))
+    texts = ["X" + "".join(alphabet[i] for i in row) for row in completions.tolist()]
+    values = obs.ari_textstat(lm, torch.tensor([alphabet.index("X")]), completions, torch.zeros(300, 40))
+    expected = [min(textstat.automated_readability_index(text), 15.0) for text in texts]
+    np.testing.assert_array_equal(values, expected)
+    assert 0.2 < np.mean(values < 15.0) and np.any(values == 15.0)
+
+
 def test_sentence_end_tokens_are_the_ones_that_can_end_an_ari_sentence(lm):
     assert obs.sentence_end_token_ids(lm) == [ALPHABET.index(char) for char in ".!?"]
     with pytest.raises(ValueError, match="no token containing"):
@@ -122,7 +137,8 @@ def test_registry_returns_observables_by_name_or_callable():
     assert obs.get_observable("logprob") is obs.logprob
     assert obs.get_observable(obs.repeats) is obs.repeats
     assert list(obs.get_observables(["repeats", "ari", "repeats"])) == ["repeats", "ari"]
-    with pytest.raises(ValueError, match=r"\['ari', 'logprob', 'longest_repeat_run', 'repeats'\]"):
+    assert obs.get_observable("ari_textstat") is obs.ari_textstat
+    with pytest.raises(ValueError, match=r"\['ari', 'ari_textstat', 'logprob', 'longest_repeat_run', 'repeats'\]"):
         obs.get_observable("readability")
 
 
