@@ -105,7 +105,8 @@ def run_chapter(notebook: Path, seed: int, parameters: list[list[str]], out_dir:
     command = [sys.executable, "-m", "papermill", str(notebook), str(executed), "-k", "python3",
                "--cwd", str(NOTEBOOKS), "-p", "seed", str(seed), "--no-progress-bar",
                *[flag for name, value in parameters for flag in ("-p", name, value)]]
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore::FutureWarning"}
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    code = code_fingerprint(notebook)  # of the code as the run starts
     started = time.perf_counter()
     try:
         finished = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
@@ -115,7 +116,7 @@ def run_chapter(notebook: Path, seed: int, parameters: list[list[str]], out_dir:
     error = None if returncode == 0 else (failing_error(executed) or tail.strip().splitlines()[-1:] or ["?"])
     return {"chapter": notebook.stem, "seed": seed, "passed": returncode == 0,
             "error": error if isinstance(error, str) or error is None else error[0],
-            "wall_seconds": round(time.perf_counter() - started, 1), "code": code_fingerprint(notebook),
+            "wall_seconds": round(time.perf_counter() - started, 1), "code": code,
             "parameters": parameters}
 
 

@@ -69,6 +69,7 @@ from rarelib.guides import ClassGuide, TemperatureGuide, make_guide
 from rarelib.models import CausalLM
 
 CUT_RULES = ("uniform", "paper")
+START_RULES = ("overdispersed", "model")
 DEFAULT_RECORD = ("logprob", "ari", "repeats")
 
 
@@ -101,6 +102,15 @@ class TPSState(NamedTuple):
             None if self.guide_statistics is None else torch.where(rows[:, None, None], other.guide_statistics,
                                                                    self.guide_statistics),
         )
+
+
+def _concatenate(first: TPSState, second: TPSState) -> TPSState:
+    """The rows of ``first`` followed by those of ``second``."""
+    return TPSState(torch.cat([first.completions, second.completions]),
+                    torch.cat([first.token_logprobs, second.token_logprobs]), np.concatenate([first.phi, second.phi]),
+                    {name: np.concatenate([values, second.recorded[name]]) for name, values in first.recorded.items()},
+                    None if first.guide_statistics is None else torch.cat([first.guide_statistics,
+                                                                           second.guide_statistics]))
 
 
 class StepInfo(NamedTuple):
@@ -140,12 +150,36 @@ class ShootingKernel:
         phi, recorded = self._evaluate(grown.completions, grown.token_logprobs)
         return TPSState(grown.completions, grown.token_logprobs, phi, recorded, grown.guide_statistics)
 
-    def init(self, n_rows: int, generator: torch.Generator) -> TPSState:
-        """``n_rows`` chains started from direct samples of p_M."""
+    def init(self, n_rows: int, generator: torch.Generator, lam: float = 0.0) -> TPSState:
+        """``n_rows`` completions grown whole: direct samples of p_M, or with a guide and ``lam`` ≠ 0, draws of the
+        guide's proposal at bias ``lam`` (strength guide_scale·lam)."""
         empty = torch.zeros((n_rows, self.completion_length), dtype=torch.int64)
         statistics = None if self.guide is None else torch.zeros(empty.shape + (self.guide.n_statistics,))
-        start = TPSState(empty, empty.float(), np.zeros(n_rows), {}, statistics)
-        return self._grow(start, torch.zeros(n_rows, dtype=torch.int64), generator, strength=torch.zeros(n_rows))
+        blank = TPSState(empty, empty.float(), np.zeros(n_rows), {}, statistics)
+        strength = torch.full((n_rows,), self.guide_scale * float(lam), dtype=torch.float64)
+        return self._grow(blank, torch.zeros(n_rows, dtype=torch.int64), generator, strength=strength)
+
+    def start(self, row_biases: np.ndarray, far: np.ndarray, generator: torch.Generator) -> TPSState:
+        """Initial states of R chains at ``row_biases`` (R,): direct samples of p_M, except the ``far`` rows (R,) bool.
+
+        A far row starts *beyond* its tilted law, so that chains approach every rung from both sides
+        and R-hat can see a lag (all chains started from p_M lag together, and agree). For each sign of
+        λ, a pool of max(4n, 16) completions (n far rows of that sign) is grown at the sign's strongest
+        bias (from the guide there, or from p_M without one), sorted by φ towards that bias's side, and
+        its most extreme states go to the far rows, the most extreme to the strongest bias.
+        """
+        state = self.init(len(row_biases), generator)
+        for sign in (-1.0, 1.0):
+            rows = np.flatnonzero(far & (np.sign(row_biases) == sign))
+            if rows.size == 0:
+                continue
+            rows = rows[np.argsort(-np.abs(row_biases[rows]), kind="stable")]
+            pool = self.init(max(4 * rows.size, 16), generator, lam=row_biases[rows[0]])
+            extreme_first = np.argsort(sign * pool.phi, kind="stable")[:rows.size]
+            placed = np.arange(len(row_biases))
+            placed[rows] = len(row_biases) + extreme_first
+            state = _concatenate(state, pool).take(placed)
+        return state
 
     def draw_cuts(self, n_rows: int, generator: torch.Generator) -> torch.Tensor:
         """(R,) int64 numbers of kept tokens: uniform in {0..L−1}, or in {1..L} for ``cuts="paper"``."""
@@ -293,6 +327,18 @@ class _Layout:
             return np.repeat(self.biases, self.n_chains)
         return np.full(self.n_chains, self.biases[step // self.draws])
 
+    def start_biases(self) -> np.ndarray:
+        """(R,) the bias each row's start is judged against: its rung, or for annealing the family's strongest bias."""
+        if self.tempering:
+            return self.row_biases(0)
+        return np.full(self.n_chains, self.biases[np.argmax(np.abs(self.biases))])
+
+    def far_rows(self, start: str) -> np.ndarray:
+        """(R,) bool: the rows that start beyond their bias — the second half of the chains (replica sets) of
+        every biased rung with ``start="overdispersed"``, none with ``"model"``."""
+        chain = np.arange(self.n_rows) % self.n_chains
+        return (start == "overdispersed") & (chain >= self.n_chains - self.n_chains // 2) & (self.start_biases() != 0)
+
     def write(self, records: dict[str, np.ndarray], step: int, values: dict[str, np.ndarray]) -> None:
         """Store per-row ``values`` (R, ...) of ``step`` into ``records`` (M, N, K, ...)."""
         if self.tempering:
@@ -351,7 +397,7 @@ def _run(kernel: ShootingKernel, layout: _Layout, config: dict, checkpoint, chec
     else:
         done = 0
         records = _empty_records(layout, list(kernel.recorded), stats, config["keep_tokens"], kernel.completion_length)
-        state = kernel.init(layout.n_rows, generator)
+        state = kernel.start(layout.start_biases(), layout.far_rows(config["start"]), generator)
     with tqdm(total=layout.total_steps, initial=done, disable=not progress, unit="step") as bar:
         for step in range(done, layout.total_steps):
             state, info = kernel.step(state, layout.row_biases(step), generator)
@@ -377,7 +423,7 @@ def _move(cuts, window, guide, guide_scale) -> dict:
 
 
 def _prepare(lm, prompt, completion_length, observable, record, move, checkpoint_every, *, biases, n_chains,
-             seed, keep_tokens, sampler, **counts) -> tuple[ShootingKernel, dict]:
+             seed, keep_tokens, sampler, start, **counts) -> tuple[ShootingKernel, dict]:
     """The kernel and the run's configuration (what a checkpoint must match), every argument checked.
 
     move: the keyword arguments cuts, window, guide, guide_scale of :func:`build_kernel`.
@@ -386,12 +432,14 @@ def _prepare(lm, prompt, completion_length, observable, record, move, checkpoint
     """
     kernel = build_kernel(lm, prompt, completion_length, observable, record, biases=biases, **move)
     check_positive_int("checkpoint_every", checkpoint_every)
+    if start not in START_RULES:
+        raise ValueError(f"start must be one of {START_RULES}; got {start!r}")
     config = {
         "sampler": sampler, "model": lm.name, "prompt_ids": kernel.prompt.ids.tolist(),
         "completion_length": kernel.completion_length, "observable": kernel.observable.__name__,
         "record": list(kernel.recorded), "cuts": kernel.cuts, "biases": check_biases(biases).tolist(),
         "n_chains": check_positive_int("n_chains", n_chains), "seed": check_seed(seed),
-        "keep_tokens": bool(keep_tokens),
+        "keep_tokens": bool(keep_tokens), "start": start,
         **({} if kernel.window is None else {"window": kernel.window}),
         **({} if kernel.guide is None else {"guide": move["guide"] if isinstance(move["guide"], str)
                                             else kernel.guide.token_ids.tolist(), "guide_scale": kernel.guide_scale}),
@@ -427,6 +475,7 @@ def run_annealed(
     window: int | None = None,
     guide: Sequence[int] | str | None = None,
     guide_scale: float = 1.0,
+    start: str = "overdispersed",
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 100,
     progress: bool = True,
@@ -434,7 +483,8 @@ def run_annealed(
 ):
     """Annealed TPS: ``n_chains`` chains visit ``biases`` in order, ``steps_per_bias`` steps each.
 
-    Chains start from direct samples; the state carries over from one bias to the next.
+    Chains start from direct samples, or with ``start="overdispersed"`` (default) half of them from beyond
+    the strongest bias (:meth:`ShootingKernel.start`); the state carries over from one bias to the next.
     Returns ``InferenceData`` (chain, draw = step within the bias, bias), ``sampler="annealed_tps"``.
     checkpoint: ``.npz`` path written every ``checkpoint_every`` steps and at the end; an
     existing one with the same arguments is resumed (ValueError if the arguments differ).
@@ -447,7 +497,7 @@ def run_annealed(
     move = _move(cuts, window, guide, guide_scale)
     kernel, config = _prepare(lm, prompt, completion_length, observable, record, move, checkpoint_every,
                               biases=biases, n_chains=n_chains, seed=seed, keep_tokens=keep_tokens,
-                              sampler="annealed_tps", steps_per_bias=steps_per_bias)
+                              sampler="annealed_tps", start=start, steps_per_bias=steps_per_bias)
     layout = _Layout(np.array(config["biases"]), config["steps_per_bias"], config["n_chains"], tempering=False)
     records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
     return _inference_data(records, kernel, config)
@@ -469,6 +519,7 @@ def run_tempering(
     window: int | None = None,
     guide: Sequence[int] | str | None = None,
     guide_scale: float = 1.0,
+    start: str = "overdispersed",
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 100,
     progress: bool = True,
@@ -481,12 +532,15 @@ def run_tempering(
     step (and swap) the state at each rung: chain = replica set, draw = step, bias = rung;
     ``accepted``/``cut`` describe the shooting move made at that rung, ``swap_attempted`` /
     ``swap_accepted`` the exchange between rung k and k+1 (set on rung k).
+    start: ``"overdispersed"`` (default): the second half of the replica sets start beyond their rung's
+    tilted law at every biased rung (:meth:`ShootingKernel.start`), so that R-hat compares chains that
+    approach each rung from both sides; ``"model"``: every chain starts from a direct sample of p_M.
     ``sampler="parallel_tempering"``; the move, checkpoint and callback as in :func:`run_annealed`.
     """
     move = _move(cuts, window, guide, guide_scale)
     kernel, config = _prepare(lm, prompt, completion_length, observable, record, move, checkpoint_every,
                               biases=biases, n_chains=n_chains, seed=seed, keep_tokens=keep_tokens,
-                              sampler="parallel_tempering", n_steps=n_steps, swap_every=swap_every)
+                              sampler="parallel_tempering", start=start, n_steps=n_steps, swap_every=swap_every)
     layout = _Layout(np.array(config["biases"]), config["n_steps"], config["n_chains"], tempering=True)
     records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
     return _inference_data(records, kernel, config)

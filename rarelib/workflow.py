@@ -71,21 +71,24 @@ def guided_move(lm: CausalLM, guide: str | None) -> dict:
 
 
 def annealed(lm: CausalLM, prompt: str, completion_length: int, observable: str, biases: Sequence[float],
-             steps_per_bias: int, n_chains: int, seed: int, cache_dir: str | os.PathLike = CACHE_DIR, **options):
+             steps_per_bias: int, n_chains: int, seed: int, cache_dir: str | os.PathLike = CACHE_DIR,
+             start: str = "overdispersed", **options):
     """:func:`rarelib.tps.run_annealed`, cached in ``cache_dir``; ``options`` are passed on (record, keep_tokens, cuts)."""
     arguments = dict(prompt=prompt, completion_length=completion_length, observable=observable,
                      biases=[float(b) for b in biases], steps_per_bias=steps_per_bias, n_chains=n_chains, seed=seed,
-                     **options)
+                     start=start, **options)
     path = Path(cache_dir) / f"annealed-{observable}-{run_key(lm, sampler='annealed', **arguments)}.npz"
     with exclusive(path):
         return tps.run_annealed(lm, checkpoint=path, progress=False, **arguments)
 
 
 def tempering(lm: CausalLM, prompt: str, completion_length: int, observable: str, biases: Sequence[float],
-              n_steps: int, n_chains: int, seed: int, cache_dir: str | os.PathLike = CACHE_DIR, **options):
+              n_steps: int, n_chains: int, seed: int, cache_dir: str | os.PathLike = CACHE_DIR,
+              start: str = "overdispersed", **options):
     """:func:`rarelib.tps.run_tempering`, cached in ``cache_dir``; ``options`` (swap_every, record, ...) are passed on."""
     arguments = dict(prompt=prompt, completion_length=completion_length, observable=observable,
-                     biases=[float(b) for b in biases], n_steps=n_steps, n_chains=n_chains, seed=seed, **options)
+                     biases=[float(b) for b in biases], n_steps=n_steps, n_chains=n_chains, seed=seed, start=start,
+                     **options)
     path = Path(cache_dir) / f"tempering-{observable}-{run_key(lm, sampler='tempering', **arguments)}.npz"
     with exclusive(path):
         return tps.run_tempering(lm, checkpoint=path, progress=False, **arguments)

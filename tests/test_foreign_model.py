@@ -2,9 +2,9 @@
 
 A reader who passes ``model=`` through papermill gets a whole chapter: the checks about the
 default model's own behaviour apply only to it, the laws that hold for any model are still
-asserted. The foreign model is a tiny random-weight Llama (grouped-query attention, a BOS
-token, a byte-level BPE tokenizer of its own trained here on the story grammar), saved with
-``save_pretrained`` and loaded by path, as a user's model would be.
+asserted. The foreign model is the zoo's tiny random-weight Llama (grouped-query attention, a BOS
+token, a byte-level BPE tokenizer of its own), saved with ``save_pretrained`` and loaded by path,
+as a user's model would be.
 """
 import os
 import subprocess
@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import zoo
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # Parameters that shrink each chapter to seconds; the rest keep their defaults.
@@ -24,34 +25,9 @@ SHRUNK = {
 }
 
 
-def tiny_llama(folder: Path) -> Path:
-    """A random-weight Llama with its own BPE tokenizer, written by ``save_pretrained`` into ``folder``."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    from rarelib import corpus
-
-    core = Tokenizer(models.BPE(unk_token=None))
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<s>", "</s>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    core.train_from_iterator(corpus.generate_corpus(200, seed=5), trainer)
-    core.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>", eos_token="</s>")
-    config = LlamaConfig(vocab_size=core.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=0, eos_token_id=1)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def llama_folder(tmp_path_factory) -> Path:
-    return tiny_llama(tmp_path_factory.mktemp("models") / "tiny-llama")
+    return zoo.save_model("llama", tmp_path_factory.mktemp("models") / "tiny-llama", max_position_embeddings=256)
 
 
 @pytest.mark.parametrize("chapter", sorted(SHRUNK))

@@ -360,6 +360,7 @@ def test_layout_and_metadata(lm):
     ({"guide": []}, "guide must be a non-empty"),
     ({"guide": [1], "guide_scale": float("nan")}, "guide_scale must be a finite number"),
     ({"checkpoint_every": 0}, "checkpoint_every must be a positive integer"),
+    ({"start": "far"}, r"start must be one of \('overdispersed', 'model'\)"),
     ({"prompt": ""}, "prompt must contain at least one token"),
 ])
 def test_bad_arguments_raise_value_errors_naming_them(lm, change, message):
@@ -373,3 +374,30 @@ def test_bad_arguments_raise_value_errors_naming_them(lm, change, message):
 def test_bad_tempering_arguments(lm, change, message):
     with pytest.raises(ValueError, match=message):
         tps.run_tempering(lm, PROMPT, **{**SMALL_RUN, "n_steps": 2, **change})
+
+
+# ----------------------------------------------------------------------------- over-dispersed starts
+
+
+def test_far_rows_are_the_second_half_of_the_chains_at_every_biased_rung():
+    layout = tps._Layout(np.array([-1.0, 0.0, 0.5]), draws=3, n_chains=4, tempering=True)
+    far = layout.far_rows("overdispersed").reshape(3, 4)       # rung-major rows
+    np.testing.assert_array_equal(far, [[0, 0, 1, 1], [0, 0, 0, 0], [0, 0, 1, 1]])
+    assert not layout.far_rows("model").any()
+    annealing = tps._Layout(np.array([0.0, -0.5, -1.0]), draws=3, n_chains=5, tempering=False)
+    np.testing.assert_array_equal(annealing.far_rows("overdispersed"), [0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(annealing.start_biases(), [-1.0] * 5)
+
+
+def test_overdispersed_chains_start_beyond_their_rung_and_r_hat_sees_the_spread(loop_lm):
+    # Guided pool at the strongest bias of each sign: far rows start with more loop tokens on the λ < 0 side
+    # and fewer on the λ > 0 side than the rows started from p_M; the first draws then disagree across chains.
+    kernel = tps.build_kernel(loop_lm, [0], LOOP_LENGTH, obs.token_class_count([0]), record=(), guide=[0])
+    layout = tps._Layout(np.array([-3.0, -1.5, 0.0, 1.0]), draws=1, n_chains=200, tempering=True)
+    far = layout.far_rows("overdispersed")
+    state = kernel.start(layout.start_biases(), far, torch.Generator().manual_seed(3))
+    phi, far, rung = state.phi.reshape(4, 200), far.reshape(4, 200), np.arange(4)
+    assert np.all(phi[0][far[0]] >= phi[0][far[0]].min()) and phi[0][far[0]].min() > np.median(phi[0][~far[0]])
+    assert phi[3][far[3]].max() <= np.median(phi[3][~far[3]])
+    assert phi[0][far[0]].mean() >= phi[1][far[1]].mean()        # the most extreme states go to the strongest rung
+    assert not far[rung == 2].any()

@@ -32,12 +32,15 @@ def tokenizer(bos_first: bool = False):
     return PreTrainedTokenizerFast(tokenizer_object=core, bos_token=BOS, eos_token=EOS)
 
 
-def config(family: str):
+def config(family: str, **overrides):
     """A tiny config of ``family``: gpt2, gpt_neox (padded vocabulary), llama (grouped-query attention), bloom,
-    mamba."""
+    mamba; ``overrides`` replace or add config fields (e.g. a longer context)."""
     import transformers as tf
 
     common = {"bos_token_id": 0, "eos_token_id": 1}
+    if overrides:
+        base = config(family)
+        return type(base)(**{**base.to_dict(), **overrides})
     if family == "gpt2":
         return tf.GPT2Config(vocab_size=TOKENIZER_VOCAB, n_positions=64, n_embd=16, n_layer=2, n_head=2, **common)
     if family == "gpt_neox":
@@ -57,12 +60,13 @@ def config(family: str):
 FAMILIES = ("gpt2", "gpt_neox", "llama", "bloom", "mamba")
 
 
-def save_model(family: str, folder: Path, with_tokenizer: bool = True, seed: int = 0) -> Path:
-    """Write a random-weight ``family`` model (safetensors) and, unless told not to, its tokenizer into ``folder``."""
+def save_model(family: str, folder: Path, with_tokenizer: bool = True, seed: int = 0, **overrides) -> Path:
+    """Write a random-weight ``family`` model (safetensors) and, unless told not to, its tokenizer into ``folder``;
+    ``overrides``: config fields (:func:`config`)."""
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
-    AutoModelForCausalLM.from_config(config(family)).save_pretrained(folder)
+    AutoModelForCausalLM.from_config(config(family, **overrides)).save_pretrained(folder)
     if with_tokenizer:
         tokenizer(bos_first=family == "llama").save_pretrained(folder)
     return folder
