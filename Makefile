@@ -9,7 +9,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # The book's models are small: one thread per process is fastest, and two processes share the cores.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: all env book test model icl-model depth-models reproduce bench clean
+.PHONY: all env book test model icl-model depth-models reproduce bench seed-sweep clean
 
 all: book
 
@@ -59,9 +59,18 @@ reproduce: env
 	    $$( [ -f $$profile ] && echo -f $$profile ) || exit 1; \
 	done
 
-## bench: performance measurements; tables on stdout, JSON in benchmarks/results
+## bench: performance measurements; tables on stdout, JSON in benchmarks/results (the seed sweep has its own target)
 bench: env
-	for script in benchmarks/*.py; do [ "$$(basename $$script)" = common.py ] || $(PY) $$script || exit 1; done
+	for script in benchmarks/*.py; do \
+	  case "$$(basename $$script)" in common.py|seed_sweep.py) ;; *) $(PY) $$script || exit 1;; esac; \
+	done
+
+## seed-sweep: every chapter with seeds 1-8 through papermill, two at a time (hours; resumable, run it in parts
+## with SEEDS="1 2" CHAPTERS="05 06"); outcomes in benchmarks/results/seed_sweep.json
+SEEDS ?= 1 2 3 4 5 6 7 8
+CHAPTERS ?=
+seed-sweep: env
+	$(PY) benchmarks/seed_sweep.py --seeds $(SEEDS) $(if $(CHAPTERS),--chapters $(CHAPTERS))
 
 clean:
 	rm -rf _build build .pytest_cache .jupyter_cache

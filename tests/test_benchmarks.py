@@ -15,7 +15,7 @@ import pytest
 from rarelib import diagnostics
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ("sampling", "scaling", "reweighting", "exact_validation", "tail_reach")
+SCRIPTS = ("sampling", "scaling", "reweighting", "exact_validation", "tail_reach", "seed_sweep")
 MACHINE_FIELDS = {"cpu", "cpu_count", "memory_gib", "torch_threads", "load_average_at_start", "load_average_at_end",
                   "torch", "transformers"}
 
@@ -95,7 +95,7 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
     report = run_smoke(script, tmp_path / f"{script}.json", monkeypatch)
     assert report["benchmark"] == script and report["settings"]["smoke"] is True
     assert MACHINE_FIELDS <= set(report["machine"]) and report["machine"]["torch_threads"] == 1
-    assert report["run_seconds"]["cpu"] > 0
+    assert report["run_seconds"]["wall"] > 0
     results = report["results"]
     if script == "sampling":
         for rates in results["throughput"].values():
@@ -110,6 +110,10 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
         assert all(row["solve_cpu_s"] > 0 and row["peak_mib"] > 0 for row in results["rows"])
     elif script == "exact_validation":
         assert all("reach" in sampler["mbar_reach"] for sampler in results["samplers"])
+    elif script == "seed_sweep":
+        (outcome,) = results["outcomes"]
+        assert outcome["chapter"] == "02_direct_sampling" and outcome["seed"] == 1 and outcome["passed"]
+        assert outcome["error"] is None and outcome["wall_seconds"] > 0 and len(outcome["code"]) == 16
     else:
         methods = results["solvable"]["methods"]
         assert any(entry["reach"] is not None for entry in methods.values())
@@ -118,3 +122,11 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
             assert set(tail["methods"]) == {"direct", "annealed_tps + MBAR", "parallel_tempering + MBAR",
                                             "guided parallel_tempering + MBAR"}
             assert tail["methods"]["direct"]["reach"] is not None
+
+
+def test_seed_sweep_follows_a_chapter_into_the_library_modules_it_runs():
+    import seed_sweep
+
+    files = {path.stem for path in seed_sweep.library_files(seed_sweep.NOTEBOOKS / "02_direct_sampling.ipynb")}
+    assert {"direct", "diagnostics", "models", "generation"} <= files    # imported, and imported by those
+    assert "reweighting" not in files and "equilearning" not in files      # not run by chapter 2
