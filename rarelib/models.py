@@ -32,6 +32,7 @@ UNLIMITED_CONTEXT = 10**9
 """``context_length`` of a model without a fixed limit (ALiBi such as Bloom, state-space models such as Mamba)."""
 CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "n_ctx")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "*.model", "*.tiktoken")
+TOKENIZER_JSON = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json")
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -277,12 +278,15 @@ def _check_safetensors(path: Path) -> None:
 
 
 def _check_tokenizer_json(folder: Path) -> None:
-    """ValueError naming ``tokenizer.json`` in ``folder`` if the tokenizers library cannot read it."""
+    """ValueError naming the file if a tokenizer JSON file in ``folder`` (:data:`TOKENIZER_JSON`) is not a JSON
+    object, or if the tokenizers library cannot read ``tokenizer.json``."""
     from tokenizers import Tokenizer
 
+    for name in TOKENIZER_JSON:
+        if (folder / name).is_file():
+            _read_json(folder / name)
     path = folder / "tokenizer.json"
     if path.is_file():
-        _read_json(path)
         try:
             Tokenizer.from_file(str(path))
         except Exception as err:  # tokenizers raises a bare Exception for a malformed file

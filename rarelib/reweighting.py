@@ -383,7 +383,12 @@ def sampled_log_partition(fit: MBARFit) -> tuple[np.ndarray, np.ndarray]:
 
 
 def overlap_matrix(fit: MBARFit) -> np.ndarray:
-    """pymbar's overlap matrix O (K, K): O[i, j] is the chance that a sample of state i is seen in state j."""
+    """pymbar's overlap matrix O (K, K): O[i, j] is the chance that a sample of state i is seen in state j.
+
+    A single state (all others beyond an overlap gap) overlaps only itself: [[1]] (pymbar needs two).
+    """
+    if fit.states.size == 1:
+        return np.ones((1, 1))
     return np.asarray(fit.mbar.compute_overlap()["matrix"])
 
 
