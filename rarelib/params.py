@@ -138,6 +138,12 @@ def _positive_int(name: str, value: Any) -> None:
     check_positive_int(name, value)
 
 
+def _sample_count(name: str, value: Any) -> None:
+    """A number of samples to draw a histogram of: an integer ≥ 2."""
+    if check_positive_int(name, value) < 2:
+        raise ValueError(f"{name} must be an integer ≥ 2 (a histogram needs at least two samples); got {value!r}")
+
+
 CHECKS: dict[str, Callable[[str, Any], None]] = {
     "profile": _profile,
     "prompt": _prompt,
@@ -161,6 +167,7 @@ CHECKS: dict[str, Callable[[str, Any], None]] = {
 POSITIVE_INTEGERS = ("completion_length", "n_samples", "n_direct", "steps_per_bias", "n_steps", "n_chains",
                      "batch_size", "n_bootstrap", "swap_every", "n_zero", "n_bins", "n_corpus_stories")
 CHECKS.update({name: _positive_int for name in POSITIVE_INTEGERS})
+CHECKS["n_samples"] = _sample_count
 
 
 def _check_relations(params: Mapping[str, Any]) -> None:

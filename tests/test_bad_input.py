@@ -45,7 +45,7 @@ PARAMETER_CASES = [
     ("seed", -1), ("seed", 1.5), ("seed", "0"), ("seed", True),
     ("completion_length", 0), ("completion_length", -3), ("completion_length", 2.5), ("completion_length", "64"),
     ("completion_length", True),
-    ("n_samples", 0), ("n_direct", -1), ("steps_per_bias", 0), ("n_steps", 1.5), ("n_chains", "8"),
+    ("n_samples", 0), ("n_samples", 1), ("n_direct", -1), ("steps_per_bias", 0), ("n_steps", 1.5), ("n_chains", "8"),
     ("batch_size", 0), ("n_bootstrap", -2), ("swap_every", 0),
     ("n_zero", -1), ("n_zero", 0), ("n_bins", -3), ("n_bins", 0), ("n_corpus_stories", 0),
     ("n_corpus_stories", "many"),
@@ -387,7 +387,7 @@ def test_analysis_settings_name_the_bad_one(settings, named):
         reweighting.Settings(**settings)
 
 
-@pytest.mark.parametrize("ladder", [[-1e6, 0.0, 1e6], [-1000.0, 0.0]])
+@pytest.mark.parametrize("ladder", [[-1e6, 0.0, 1e6]])
 def test_states_that_do_not_overlap_never_give_a_reach(ladder):
     # Issue #24, item 1: a ladder of far rungs reported a reach of 10^-549674; the rungs not linked to λ = 0 by
     # overlapping neighbours are dropped, and what is left reaches no further than its own samples.
