@@ -77,7 +77,8 @@ def sample(
     temperature = check_temperature(temperature)
     chosen = obs.get_observables(observables)
     config = {
-        "model": lm.name, storage.FINGERPRINT_KEY: fingerprint(lm), "prompt": lm.decode(prompt_ids.tolist()), "prompt_ids": prompt_ids.tolist(),
+        "model": lm.name, storage.FINGERPRINT_KEY: fingerprint(lm), "prompt": lm.decode(prompt_ids.tolist()),
+        "prompt_ids": prompt_ids.tolist(),
         "n": n, "completion_length": length, "temperature": temperature, "batch_size": batch_size,
         "seed": check_seed(seed), "observables": list(chosen), "keep_tokens": bool(keep_tokens),
     }

@@ -32,7 +32,8 @@ UNLIMITED_CONTEXT = 10**9
 """``context_length`` of a model without a fixed limit (ALiBi such as Bloom, state-space models such as Mamba)."""
 CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "n_ctx")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "*.model", "*.tiktoken")
-TOKENIZER_JSON = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json")
+TOKENIZER_JSON = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                  "vocab.json")
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -297,9 +298,9 @@ def _check_vocabulary(model: Any, tokenizer: Any, folder: Path, tokenizer_folder
     """ValueError if the tokenizer has ids beyond the model's vocabulary (a tokenizer of another model)."""
     largest = max(tokenizer.get_vocab().values(), default=-1)
     if largest >= model.config.vocab_size:
-        raise ValueError(f"the tokenizer in {tokenizer_folder} has token ids up to {largest}, but {folder / 'config.json'}"
-                         f" gives vocab_size {model.config.vocab_size}: they belong to different models; pass the "
-                         "model's own tokenizer with tokenizer=")
+        raise ValueError(f"the tokenizer in {tokenizer_folder} has token ids up to {largest}, but "
+                         f"{folder / 'config.json'} gives vocab_size {model.config.vocab_size}: they belong to "
+                         "different models; pass the model's own tokenizer with tokenizer=")
 
 
 def _check_tokenizer_files(folder: Path, model_folder: Path) -> None:

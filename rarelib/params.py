@@ -65,6 +65,9 @@ def _signed_biases(name: str, value: Any) -> None:
 
 def _biases(name: str, value: Any) -> None:
     """A list of finite numbers, or per observable the two families of :func:`_signed_biases`."""
+    if not isinstance(value, (Mapping, list, tuple)):
+        raise ValueError(f'{name} must be a non-empty list of finite numbers, or a dict of observable name → '
+                         f'{{"negative": [...], "positive": [...]}}; got {value!r}')
     (_signed_biases if isinstance(value, Mapping) else _number_list)(name, value)
 
 

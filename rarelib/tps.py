@@ -460,7 +460,8 @@ def _prepare(lm, prompt, completion_length, observable, record, move, checkpoint
     if start not in START_RULES:
         raise ValueError(f"start must be one of {START_RULES}; got {start!r}")
     config = {
-        "sampler": sampler, "model": lm.name, storage.FINGERPRINT_KEY: fingerprint(lm), "prompt_ids": kernel.prompt.ids.tolist(),
+        "sampler": sampler, "model": lm.name, storage.FINGERPRINT_KEY: fingerprint(lm),
+        "prompt_ids": kernel.prompt.ids.tolist(),
         "completion_length": kernel.completion_length, "observable": kernel.observable.__name__,
         "record": list(kernel.recorded), "cuts": kernel.cuts, "biases": check_biases(biases).tolist(),
         "n_chains": check_positive_int("n_chains", n_chains), "seed": check_seed(seed),

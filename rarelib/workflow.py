@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -31,9 +32,23 @@ def run_key(lm: CausalLM, **arguments) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-LOCK_TIMEOUT_S = float(os.environ.get("RARELIB_LOCK_TIMEOUT_S", 24 * 3600))
-"""How long :func:`exclusive` waits for another process's lock (environment variable ``RARELIB_LOCK_TIMEOUT_S``)."""
+LOCK_TIMEOUT_S = 24 * 3600.0
+"""Seconds :func:`exclusive` waits for another process's lock, unless ``RARELIB_LOCK_TIMEOUT_S`` is set."""
 LOCK_POLL_S = 1.0
+
+
+def lock_timeout() -> float:
+    """Seconds to wait for a lock: ``RARELIB_LOCK_TIMEOUT_S`` if set (a number > 0), else :data:`LOCK_TIMEOUT_S`."""
+    text = os.environ.get("RARELIB_LOCK_TIMEOUT_S")
+    if text is None:
+        return LOCK_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not seconds > 0:
+        raise ValueError(f"RARELIB_LOCK_TIMEOUT_S must be a number of seconds > 0; got {text!r}")
+    return seconds
 
 
 @contextmanager
@@ -41,9 +56,9 @@ def exclusive(path: Path, timeout_s: float | None = None) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` + ``.lock``: two processes asking for one run compute it once.
 
     While another process holds the lock, says so on stderr once and waits; TimeoutError after ``timeout_s``
-    seconds (default :data:`LOCK_TIMEOUT_S`).
+    seconds (default :func:`lock_timeout`).
     """
-    timeout_s = LOCK_TIMEOUT_S if timeout_s is None else timeout_s
+    timeout_s = lock_timeout() if timeout_s is None else timeout_s
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.with_name(path.name + ".lock")
     with open(lock, "w") as handle:

@@ -113,7 +113,7 @@ def test_every_chapter_accepts_its_defaults_and_its_paper_profile(notebook):
     ("05_mbar", {"ladder": {"ari": [0.0]}}, ValueError, "no parameter 'ladder'.*ladders"),
     ("04_tps", {"profile": "paper"}, ValueError, "profile='paper' was named but.*-f profiles/paper/04_tps.yaml"),
     ("04_tps", {"observables": ["ari", "nonsense"]}, ValueError, r"observables\[1\] must be one of"),
-    ("04_tps", {"biases": 0.5}, ValueError, "biases must be a non-empty list"),
+    ("04_tps", {"biases": 0.5}, ValueError, "biases must be a non-empty list .*or a dict of observable name"),
     ("05_mbar", {"guides": ["ari"]}, ValueError, "guides must be a non-empty dict"),
     ("05_mbar", {"ladders": {"ari": "x"}}, ValueError, r"ladders\['ari'\] must be a non-empty list"),
     ("05_mbar", {"keep_tokens": "no"}, ValueError, "keep_tokens must be True or False"),
@@ -477,6 +477,13 @@ def test_waiting_for_a_lock_says_so_and_times_out(tmp_path, capsys):
     assert "waiting for" in capsys.readouterr().err
     with workflow.exclusive(tmp_path / "run", timeout_s=0.3):
         pass
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5"])
+def test_bad_lock_timeout_names_the_variable(monkeypatch, value):
+    monkeypatch.setenv("RARELIB_LOCK_TIMEOUT_S", value)
+    with pytest.raises(ValueError, match="RARELIB_LOCK_TIMEOUT_S must be a number of seconds > 0"):
+        workflow.lock_timeout()
 
 
 def test_cached_runs_checkpoint_often():
