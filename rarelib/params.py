@@ -155,8 +155,6 @@ CHECKS: dict[str, Callable[[str, Any], None]] = {
     "observables": _observable_list,
     "record": _observable_list,
     "biases": _biases,
-    "biases_positive": _number_list,
-    "biases_negative": _number_list,
     "ladders": _ladders,
     "guides": _guides,
     "guide": _guide,

@@ -26,9 +26,13 @@ from rarelib.models import REPO_ROOT, CausalLM, fingerprint
 CACHE_DIR = REPO_ROOT / "_build" / "runs"
 
 
+CACHE_FORMAT = 2
+"""Version of the cached files; 2: checkpoints and batches record the model fingerprint (older ones are not reused)."""
+
+
 def run_key(lm: CausalLM, **arguments) -> str:
-    """Hash of the model fingerprint and the run's arguments (JSON-serialisable values)."""
-    text = json.dumps({"model": fingerprint(lm), **arguments}, sort_keys=True, default=str)
+    """Hash of the model fingerprint, the cache format and the run's arguments (JSON-serialisable values)."""
+    text = json.dumps({"model": fingerprint(lm), "format": CACHE_FORMAT, **arguments}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
