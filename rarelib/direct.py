@@ -5,7 +5,8 @@
 With ``out=folder`` each batch goes to ``folder/batch_<k>.npz`` (atomic write, no pickle)
 together with the generator state after it, so memory stays bounded by one batch and an
 interrupted run, called again with the same arguments, resumes after the last complete
-batch and ends with exactly the files an uninterrupted run writes. :func:`load` reads such
+batch and ends with exactly the files an uninterrupted run writes. Each batch records the model's
+fingerprint (:func:`rarelib.models.fingerprint`): a folder written with other weights is refused. :func:`load` reads such
 a folder back and :func:`to_inference_data` gives the standard layout of
 :mod:`rarelib.storage` (one chain, λ = 0, ``sampler="direct"``).
 """

@@ -44,8 +44,9 @@ changed (its marginal stays p_M's, so the chain cannot sample p_λ) and τ = L i
 Each driver records after every step, per chain and bias, φ and every recorded observable
 (posterior), ``accepted`` and ``cut`` (sample_stats), optionally the tokens of the current
 state, in the layout of :mod:`rarelib.storage`. Checkpoints (``.npz``, no pickle, atomic)
-hold the state, the records so far and the generator state; calling a driver again with the
-same arguments resumes and returns exactly what an uninterrupted run returns.
+hold the state, the records so far, the generator state and the model's fingerprint; calling a
+driver again with the same arguments and model resumes and returns exactly what an uninterrupted
+run returns (parallel tempering may also be continued to more ``n_steps``).
 """
 from __future__ import annotations
 
