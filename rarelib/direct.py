@@ -5,7 +5,8 @@
 With ``out=folder`` each batch goes to ``folder/batch_<k>.npz`` (atomic write, no pickle)
 together with the generator state after it, so memory stays bounded by one batch and an
 interrupted run, called again with the same arguments, resumes after the last complete
-batch and ends with exactly the files an uninterrupted run writes. :func:`load` reads such
+batch and ends with exactly the files an uninterrupted run writes. Each batch records the model's
+fingerprint (:func:`rarelib.models.fingerprint`): a folder written with other weights is refused. :func:`load` reads such
 a folder back and :func:`to_inference_data` gives the standard layout of
 :mod:`rarelib.storage` (one chain, λ = 0, ``sampler="direct"``).
 """
@@ -27,7 +28,7 @@ from rarelib import storage
 from rarelib.generation import (
     check_completion_length, check_positive_int, check_seed, check_temperature, encode_prompt, prompt_token_ids, regrow,
 )
-from rarelib.models import CausalLM
+from rarelib.models import CausalLM, fingerprint
 
 DEFAULT_OBSERVABLES = ("logprob", "ari", "repeats")
 _OBSERVABLE_PREFIX = "observable_"
@@ -77,7 +78,8 @@ def sample(
     temperature = check_temperature(temperature)
     chosen = obs.get_observables(observables)
     config = {
-        "model": lm.name, "prompt": lm.decode(prompt_ids.tolist()), "prompt_ids": prompt_ids.tolist(),
+        "model": lm.name, storage.FINGERPRINT_KEY: fingerprint(lm), "prompt": lm.decode(prompt_ids.tolist()),
+        "prompt_ids": prompt_ids.tolist(),
         "n": n, "completion_length": length, "temperature": temperature, "batch_size": batch_size,
         "seed": check_seed(seed), "observables": list(chosen), "keep_tokens": bool(keep_tokens),
     }
@@ -85,7 +87,8 @@ def sample(
     n_batches = math.ceil(n / batch_size)
     first = 0
     if out is not None:
-        first = _resume(Path(out), config, generator)
+        out = storage.check_folder_path("out", out)
+        first = _resume(out, config, generator)
     context = encode_prompt(lm, prompt_ids)
     batches = []
     with tqdm(total=n, initial=min(first * batch_size, n), disable=not progress, unit="completion") as bar:
@@ -97,10 +100,10 @@ def sample(
             else:
                 arrays = {**arrays, "config": np.array(json.dumps(config)),
                           "generator_state": generator.get_state().numpy()}
-                storage.save_arrays(_batch_path(Path(out), index), arrays)
+                storage.save_arrays(_batch_path(out, index), arrays)
             bar.update(rows)
     if out is not None:
-        return Path(out)
+        return out
     return _assemble(batches, config)
 
 
@@ -136,8 +139,8 @@ def _resume(folder: Path, config: dict, generator: torch.Generator) -> int:
     done = _complete_batches(folder)
     if done == 0:
         return 0
-    last = storage.load_arrays(_batch_path(folder, done - 1))
-    storage.check_same_config(json.loads(str(last["config"])), config, f"direct-sampling folder {folder}")
+    last, saved = storage.load_with_config(_batch_path(folder, done - 1), ("generator_state",))
+    storage.check_same_config(saved, config, f"direct-sampling folder {folder}")
     generator.set_state(torch.from_numpy(last["generator_state"]))
     return done
 
@@ -166,7 +169,7 @@ def load(folder: str | os.PathLike, per_token: bool = True) -> DirectSamples:
     if not _batch_path(folder, 0).is_file():
         raise FileNotFoundError(f"no direct-sampling batches in {folder}; "
                                 f"run direct.sample(..., out={str(folder)!r}) first")
-    config = json.loads(str(storage.load_arrays(_batch_path(folder, 0))["config"]))
+    _, config = storage.load_with_config(_batch_path(folder, 0))
     expected = math.ceil(config["n"] / config["batch_size"])
     done = _complete_batches(folder)
     if done < expected:

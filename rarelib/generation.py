@@ -122,6 +122,9 @@ def prompt_token_ids(lm: CausalLM, prompt: str | Sequence[int] | torch.Tensor) -
 def check_completion_length(lm: CausalLM, n_prompt: int, completion_length: Any) -> int:
     """``completion_length`` as an int ≥ 1 that fits in the context with the prompt, else ValueError."""
     length = check_positive_int("completion_length", completion_length)
+    if n_prompt >= lm.context_length:
+        raise ValueError(f"prompt has {n_prompt} tokens, which leaves no room in the model's context_length "
+                         f"{lm.context_length}; use a prompt shorter than {lm.context_length} tokens")
     if n_prompt + length > lm.context_length:
         raise ValueError(f"completion_length={length} with a {n_prompt}-token prompt exceeds the model's "
                          f"context_length {lm.context_length}; use completion_length ≤ {lm.context_length - n_prompt}")

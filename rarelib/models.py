@@ -11,6 +11,7 @@ so a downloaded model folder cannot run code.
 """
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import os
@@ -31,6 +32,8 @@ UNLIMITED_CONTEXT = 10**9
 """``context_length`` of a model without a fixed limit (ALiBi such as Bloom, state-space models such as Mamba)."""
 CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "n_ctx")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "*.model", "*.tiktoken")
+TOKENIZER_JSON = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                  "vocab.json")
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -154,6 +157,18 @@ class HFLanguageModel:
         return self.tokenizer.decode(ids[len(prefix):] if ids[:len(prefix)] == prefix else ids)
 
 
+def fingerprint(lm: CausalLM) -> str:
+    """A short hash of the model's next-token log-probabilities on a fixed probe sequence, and of its name.
+
+    Runs, checkpoints and batch folders record it, so that weights changed at the same path are never mixed
+    with what the old ones wrote.
+    """
+    probe = (torch.arange(min(16, lm.context_length), dtype=torch.int64) * 7919 % lm.vocab_size)[None, :]
+    logits, _ = lm.logits(probe.to(lm.device))
+    rounded = torch.log_softmax(logits.double(), dim=-1).mul(1e4).round().cpu().numpy().tobytes()
+    return hashlib.sha256(rounded + lm.name.encode()).hexdigest()[:16]
+
+
 def context_length_of(config: Any) -> int:
     """The longest prompt + completion a model config allows: its first set field among
     :data:`CONTEXT_FIELDS`, else :data:`UNLIMITED_CONTEXT` (no position limit)."""
@@ -211,7 +226,8 @@ def _cached_snapshot(repo_id: str, parameter: str) -> Path:
 
 
 def _check_model_files(folder: Path) -> None:
-    """ModelNotFoundError unless ``folder`` has a config.json, safetensors weights and no need for remote code."""
+    """ModelNotFoundError unless ``folder`` has a config.json, safetensors weights and no need for remote code;
+    ValueError naming the file if config.json or a weights file is broken."""
     from transformers import CONFIG_MAPPING
 
     if not (folder / "config.json").is_file():
@@ -221,13 +237,70 @@ def _check_model_files(folder: Path) -> None:
             f"model folder {folder} has no *.safetensors weights; rarelib loads safetensors only "
             "(convert with `model.save_pretrained(folder, safe_serialization=True)`)"
         )
-    config = json.loads((folder / "config.json").read_text())
+    config = _read_json(folder / "config.json")
     if config.get("auto_map") and config.get("model_type") not in CONFIG_MAPPING:
         raise ModelNotFoundError(
             f"model folder {folder} needs remote code: its config.json maps to Python files "
             f"({sorted(config['auto_map'].values())}) and transformers has no built-in model_type "
             f"{config.get('model_type')!r}; rarelib never runs code from model folders (trust_remote_code=False)"
         )
+    for weights in sorted(folder.glob("*.safetensors")):
+        _check_safetensors(weights)
+
+
+def _broken(path: Path, problem: str) -> ValueError:
+    """The error for a model or tokenizer file that exists but cannot be read."""
+    return ValueError(f"{path} is broken ({problem}); copy the file again or re-save the folder with "
+                      "`save_pretrained`")
+
+
+def _read_json(path: Path) -> dict:
+    """The JSON object in ``path``, else ValueError naming the file."""
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _broken(path, "not UTF-8 text") from None
+    except json.JSONDecodeError as err:
+        raise _broken(path, f"not valid JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise _broken(path, f"a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def _check_safetensors(path: Path) -> None:
+    """ValueError naming ``path`` unless its safetensors header and data are complete (reads the header only)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            weights.keys()
+    except Exception as err:  # safetensors raises its own SafetensorError (not an OSError) for a damaged file
+        raise _broken(path, f"not a complete safetensors file: {err}") from None
+
+
+def _check_tokenizer_json(folder: Path) -> None:
+    """ValueError naming the file if a tokenizer JSON file in ``folder`` (:data:`TOKENIZER_JSON`) is not a JSON
+    object, or if the tokenizers library cannot read ``tokenizer.json``."""
+    from tokenizers import Tokenizer
+
+    for name in TOKENIZER_JSON:
+        if (folder / name).is_file():
+            _read_json(folder / name)
+    path = folder / "tokenizer.json"
+    if path.is_file():
+        try:
+            Tokenizer.from_file(str(path))
+        except Exception as err:  # tokenizers raises a bare Exception for a malformed file
+            raise _broken(path, f"not a tokenizer the tokenizers library can read: {err}") from None
+
+
+def _check_vocabulary(model: Any, tokenizer: Any, folder: Path, tokenizer_folder: Path) -> None:
+    """ValueError if the tokenizer has ids beyond the model's vocabulary (a tokenizer of another model)."""
+    largest = max(tokenizer.get_vocab().values(), default=-1)
+    if largest >= model.config.vocab_size:
+        raise ValueError(f"the tokenizer in {tokenizer_folder} has token ids up to {largest}, but "
+                         f"{folder / 'config.json'} gives vocab_size {model.config.vocab_size}: they belong to "
+                         "different models; pass the model's own tokenizer with tokenizer=")
 
 
 def _check_tokenizer_files(folder: Path, model_folder: Path) -> None:
@@ -239,6 +312,7 @@ def _check_tokenizer_files(folder: Path, model_folder: Path) -> None:
             "tokenizer= a folder or cached hub id holding the model's tokenizer, e.g. "
             f"models.load({str(model_folder)!r}, tokenizer='EleutherAI/gpt-neo-125M')"
         )
+    _check_tokenizer_json(folder)
 
 
 def _name_suffix(lm: HFLanguageModel) -> str:
@@ -288,8 +362,11 @@ def load(
             str(folder), local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
         )
         tok = AutoTokenizer.from_pretrained(str(tokenizer_folder), local_files_only=True, trust_remote_code=False)
-    except (OSError, ValueError) as err:
-        raise ModelNotFoundError(f"could not load model {str(name)!r} from {folder}: {err}") from None
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        raise ValueError(f"could not load model {str(name)!r} from {folder} (config.json, *.safetensors) and its "
+                         f"tokenizer from {tokenizer_folder}: {type(err).__name__}: {err}; check that these files "
+                         "belong together, or re-save the folder with `save_pretrained`") from None
+    _check_vocabulary(model, tok, folder, tokenizer_folder)
     model.to(torch_device).eval()
     model.requires_grad_(False)
     label = DEFAULT_MODEL_NAME if str(name) == "default" else str(name)

@@ -115,6 +115,11 @@ def _transform(chains: Chains, take: Callable[[np.ndarray], np.ndarray]) -> Chai
 def load_chains(run, index: int = 0) -> Chains:
     """Arrays of one run: an ``InferenceData`` in the storage layout, or the path of one."""
     idata = storage.load(run) if isinstance(run, (str, os.PathLike)) else run
+    if not hasattr(idata, "groups"):
+        hint = (" (direct samples: convert them with direct.to_inference_data(samples, observable))"
+                if type(idata).__name__ == "DirectSamples" else "")
+        raise TypeError(f"runs[{index}] is a {type(idata).__name__}; pass InferenceData in the storage layout or the "
+                        f"path of a saved run{hint}")
     storage.validate(idata, source=f"run {index}")
     posterior = idata.posterior
     sampler = str(posterior.attrs["sampler"])
@@ -378,7 +383,12 @@ def sampled_log_partition(fit: MBARFit) -> tuple[np.ndarray, np.ndarray]:
 
 
 def overlap_matrix(fit: MBARFit) -> np.ndarray:
-    """pymbar's overlap matrix O (K, K): O[i, j] is the chance that a sample of state i is seen in state j."""
+    """pymbar's overlap matrix O (K, K): O[i, j] is the chance that a sample of state i is seen in state j.
+
+    A single state (all others beyond an overlap gap) overlaps only itself: [[1]] (pymbar needs two).
+    """
+    if fit.states.size == 1:
+        return np.ones((1, 1))
     return np.asarray(fit.mbar.compute_overlap()["matrix"])
 
 

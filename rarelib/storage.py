@@ -17,10 +17,12 @@ netCDF holds numbers and strings only, so loading a results file never runs code
 """
 from __future__ import annotations
 
+import json
 import os
 import warnings
+import zipfile
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -40,6 +42,8 @@ def arviz():
 
 
 DIMS = ("chain", "draw", "bias")
+FINGERPRINT_KEY = "model_fingerprint"
+"""The configuration entry of checkpoints and batch folders that holds :func:`rarelib.models.fingerprint`."""
 REQUIRED_ATTRS = ("observable", "sampler")
 
 
@@ -107,8 +111,15 @@ def save(idata, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     idata.to_netcdf(str(tmp))
-    os.replace(tmp, path)
+    _replace_synced(tmp, path)
     return path
+
+
+def _replace_synced(tmp: Path, path: Path) -> None:
+    """Flush ``tmp`` to disk (fsync), then move it to ``path``: after a crash ``path`` is the old or the new file."""
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 def load(path: str | os.PathLike):
@@ -120,17 +131,18 @@ def load(path: str | os.PathLike):
         raise FileNotFoundError(f"no samples file at {path}; run a sampler first or check the path")
     try:
         idata = az.from_netcdf(str(path))
-        idata.posterior.load()
     except (OSError, ValueError) as err:
         raise ValueError(f"{path} is not a readable netCDF samples file ({err}); delete it and re-run the sampler") from None
     validate(idata, source=str(path))
+    idata.posterior.load()
     return idata
 
 
 def validate(idata, source: str = "samples") -> None:
     """Raise ValueError naming what is missing if ``idata`` lacks the standard layout."""
     if "posterior" not in idata.groups():
-        raise ValueError(f"{source}: no 'posterior' group")
+        raise ValueError(f"{source}: no 'posterior' group, so not a run of a sampler (an analysis is read with "
+                         "reweighting.Analysis.load)")
     post = idata.posterior
     if "phi" not in post:
         raise ValueError(f"{source}: posterior has no 'phi' variable")
@@ -139,6 +151,22 @@ def validate(idata, source: str = "samples") -> None:
     missing = [key for key in REQUIRED_ATTRS if key not in post.attrs]
     if missing:
         raise ValueError(f"{source}: posterior attrs lack {missing}")
+
+
+def check_file_path(name: str, path: str | os.PathLike) -> Path:
+    """``path`` as a Path where a file can be written: ValueError naming ``name`` if it is a folder."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{name}={str(path)!r} is a folder, not a file; pass the path of a file such as 'run.npz'")
+    return path
+
+
+def check_folder_path(name: str, path: str | os.PathLike) -> Path:
+    """``path`` as a Path where a folder can be made: ValueError naming ``name`` if it is a file."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name}={str(path)!r} is a file, not a folder; pass a folder path (it is created if needed)")
+    return path
 
 
 def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
@@ -151,24 +179,54 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Pa
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
         np.savez(handle, **{name: np.asarray(value) for name, value in arrays.items()})
-    os.replace(tmp, path)
+    _replace_synced(tmp, path)
     return path
 
 
-def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a file written by :func:`save_arrays` (``allow_pickle=False``: loading never runs code)."""
+def load_arrays(path: str | os.PathLike, required: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """Read a file written by :func:`save_arrays` (``allow_pickle=False``: loading never runs code).
+
+    required: names the file must hold (ValueError naming the missing ones otherwise).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no array file at {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path} is not a readable .npz array file ({err}); delete it and re-run") from None
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        raise ValueError(f"{path} is not a readable .npz file of plain arrays (it is truncated, not an .npz, or "
+                         "holds Python objects, which rarelib never loads); delete it and re-run") from None
+    missing = [name for name in required if name not in arrays]
+    if missing:
+        raise ValueError(f"{path} lacks the arrays {missing}: rarelib did not write it for this purpose; "
+                         "delete it or pass another path")
+    return arrays
+
+
+def load_with_config(path: str | os.PathLike, required: Sequence[str] = ()) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays of a checkpoint or batch file (:func:`load_arrays`) and its JSON ``config``; ValueError naming
+    ``path`` if either is missing or unreadable."""
+    arrays = load_arrays(path, ("config", *required))
+    try:
+        config = json.loads(str(arrays["config"]))
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: its config is not a JSON object, so rarelib did not write it; delete it and re-run")
+    return arrays, config
 
 
 def check_same_config(saved: Mapping[str, object], requested: Mapping[str, object], source: str) -> None:
-    """Raise ValueError naming every argument where ``requested`` differs from what ``source`` was written with."""
+    """Raise ValueError naming every argument where ``requested`` differs from what ``source`` was written with.
+
+    A different :data:`FINGERPRINT_KEY` (other weights, or none recorded) is reported on its own first.
+    """
+    before, now = saved.get(FINGERPRINT_KEY), requested.get(FINGERPRINT_KEY)
+    if before != now:
+        raise ValueError(f"{source} was written by another model (fingerprint {before!r} there, {now!r} now: the "
+                         f"weights of {requested.get('model')!r} are not those it was written with). Delete it to "
+                         "start afresh with this model, or load the original weights to resume")
     keys = sorted(set(saved) | set(requested))
     differences = [f"{key}={saved.get(key)!r} there, {requested.get(key)!r} now"
                    for key in keys if saved.get(key) != requested.get(key)]

@@ -44,8 +44,9 @@ changed (its marginal stays p_M's, so the chain cannot sample p_λ) and τ = L i
 Each driver records after every step, per chain and bias, φ and every recorded observable
 (posterior), ``accepted`` and ``cut`` (sample_stats), optionally the tokens of the current
 state, in the layout of :mod:`rarelib.storage`. Checkpoints (``.npz``, no pickle, atomic)
-hold the state, the records so far and the generator state; calling a driver again with the
-same arguments resumes and returns exactly what an uninterrupted run returns.
+hold the state, the records so far, the generator state and the model's fingerprint; calling a
+driver again with the same arguments and model resumes and returns exactly what an uninterrupted
+run returns (parallel tempering may also be continued to more ``n_steps``).
 """
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ from rarelib.generation import (
     regrow,
 )
 from rarelib.guides import ClassGuide, TemperatureGuide, make_guide
-from rarelib.models import CausalLM
+from rarelib.models import CausalLM, fingerprint
 
 CUT_RULES = ("uniform", "paper")
 START_RULES = ("overdispersed", "model")
@@ -361,6 +362,9 @@ def _empty_records(layout: _Layout, names: Sequence[str], stats: Sequence[str], 
     return records
 
 
+CHECKPOINT_ARRAYS = ("steps_done", "generator_state", "state_completions", "state_token_logprobs", "state_phi")
+
+
 def _save_checkpoint(path: Path, config: dict, step: int, state: TPSState, records: dict, generator) -> None:
     arrays = {"config": np.array(json.dumps(config)), "steps_done": np.array(step),
               "generator_state": generator.get_state().numpy(),
@@ -374,22 +378,44 @@ def _save_checkpoint(path: Path, config: dict, step: int, state: TPSState, recor
 
 
 def _load_checkpoint(path: Path, config: dict, generator) -> tuple[int, TPSState, dict]:
-    arrays = storage.load_arrays(path)
-    storage.check_same_config(json.loads(str(arrays["config"])), config, f"checkpoint {path}")
+    arrays, saved = storage.load_with_config(path, CHECKPOINT_ARRAYS)
+    extended = _extends(saved, config)
+    storage.check_same_config({**saved, "n_steps": config["n_steps"]} if extended else saved, config,
+                              f"checkpoint {path}")
     generator.set_state(torch.from_numpy(arrays["generator_state"]))
     statistics = arrays.get("state_guide_statistics")
     state = TPSState(torch.from_numpy(arrays["state_completions"]), torch.from_numpy(arrays["state_token_logprobs"]),
                      arrays["state_phi"], {name: arrays[f"state_recorded_{name}"] for name in config["record"]},
                      None if statistics is None else torch.from_numpy(statistics))
     records = {key.removeprefix("record_"): value for key, value in arrays.items() if key.startswith("record_")}
+    if extended:
+        records = {name: _pad_draws(values, config["n_steps"]) for name, values in records.items()}
     return int(arrays["steps_done"]), state, records
+
+
+def _extends(saved: dict, config: dict) -> bool:
+    """Whether ``config`` asks to continue a finished shorter parallel-tempering run of ``saved``: more n_steps.
+
+    Steps draw from the generator in the same order whatever n_steps is, so the continued run is bit-identical
+    to one that was that long from the start. Annealing cannot be extended (its steps per bias are fixed).
+    """
+    return (config["sampler"] == "parallel_tempering" and isinstance(saved.get("n_steps"), int)
+            and saved["n_steps"] < config["n_steps"])
+
+
+def _pad_draws(values: np.ndarray, draws: int) -> np.ndarray:
+    """Records (M, N, K, ...) padded along draw to ``draws`` (NaN for floats, 0/False otherwise)."""
+    shape = list(values.shape)
+    shape[1] = draws - values.shape[1]
+    fill = np.nan if values.dtype.kind == "f" else 0
+    return np.concatenate([values, np.full(shape, fill, dtype=values.dtype)], axis=1)
 
 
 def _run(kernel: ShootingKernel, layout: _Layout, config: dict, checkpoint, checkpoint_every: int, progress: bool,
          callback) -> dict[str, np.ndarray]:
     """The step loop shared by both drivers; returns the filled records (M, N, K, ...)."""
+    path = None if checkpoint is None else storage.check_file_path("checkpoint", checkpoint)
     generator = torch.Generator().manual_seed(config["seed"])
-    path = None if checkpoint is None else Path(checkpoint)
     swap_every = config.get("swap_every")
     stats = ("accepted", "cut") + (("swap_attempted", "swap_accepted") if swap_every else ())
     if path is not None and path.is_file():
@@ -435,7 +461,8 @@ def _prepare(lm, prompt, completion_length, observable, record, move, checkpoint
     if start not in START_RULES:
         raise ValueError(f"start must be one of {START_RULES}; got {start!r}")
     config = {
-        "sampler": sampler, "model": lm.name, "prompt_ids": kernel.prompt.ids.tolist(),
+        "sampler": sampler, "model": lm.name, storage.FINGERPRINT_KEY: fingerprint(lm),
+        "prompt_ids": kernel.prompt.ids.tolist(),
         "completion_length": kernel.completion_length, "observable": kernel.observable.__name__,
         "record": list(kernel.recorded), "cuts": kernel.cuts, "biases": check_biases(biases).tolist(),
         "n_chains": check_positive_int("n_chains", n_chains), "seed": check_seed(seed),
@@ -487,7 +514,7 @@ def run_annealed(
     the strongest bias (:meth:`ShootingKernel.start`); the state carries over from one bias to the next.
     Returns ``InferenceData`` (chain, draw = step within the bias, bias), ``sampler="annealed_tps"``.
     checkpoint: ``.npz`` path written every ``checkpoint_every`` steps and at the end; an
-    existing one with the same arguments is resumed (ValueError if the arguments differ).
+    existing one with the same arguments (and the same model weights) is resumed (ValueError if they differ).
     cuts, window, guide, guide_scale: the move (module docstring): cut law; width of regrown
     windows (``None``: forward shooting); the guide of regrown tokens — token ids of a class
     tilted by guide_scale·λ, or ``"temperature"`` for temperature 1/(1 − guide_scale·λ)
@@ -535,7 +562,8 @@ def run_tempering(
     start: ``"overdispersed"`` (default): the second half of the replica sets start beyond their rung's
     tilted law at every biased rung (:meth:`ShootingKernel.start`), so that R-hat compares chains that
     approach each rung from both sides; ``"model"``: every chain starts from a direct sample of p_M.
-    ``sampler="parallel_tempering"``; the move, checkpoint and callback as in :func:`run_annealed`.
+    ``sampler="parallel_tempering"``; the move, checkpoint and callback as in :func:`run_annealed`. A checkpoint
+    of the same run with fewer ``n_steps`` is continued: the result is bit-identical to a run that long from the start.
     """
     move = _move(cuts, window, guide, guide_scale)
     kernel, config = _prepare(lm, prompt, completion_length, observable, record, move, checkpoint_every,

@@ -12,43 +12,89 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import math
 import os
+import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-import torch
-
 from rarelib import direct, observables, tps
-from rarelib.models import REPO_ROOT, CausalLM
+from rarelib.models import REPO_ROOT, CausalLM, fingerprint
 
 CACHE_DIR = REPO_ROOT / "_build" / "runs"
 
 
-def model_fingerprint(lm: CausalLM) -> str:
-    """A short hash of the model's next-token log-probabilities on a fixed probe sequence."""
-    probe = (torch.arange(16, dtype=torch.int64) * 7919 % lm.vocab_size)[None, :]
-    logits, _ = lm.logits(probe.to(lm.device))
-    rounded = torch.log_softmax(logits.double(), dim=-1).mul(1e4).round().cpu().numpy().tobytes()
-    return hashlib.sha256(rounded + lm.name.encode()).hexdigest()[:16]
+CACHE_FORMAT = 2
+"""Version of the cached files; 2: checkpoints and batches record the model fingerprint (older ones are not reused)."""
 
 
 def run_key(lm: CausalLM, **arguments) -> str:
-    """Hash of the model fingerprint and the run's arguments (JSON-serialisable values)."""
-    text = json.dumps({"model": model_fingerprint(lm), **arguments}, sort_keys=True, default=str)
+    """Hash of the model fingerprint, the cache format and the run's arguments (JSON-serialisable values)."""
+    text = json.dumps({"model": fingerprint(lm), "format": CACHE_FORMAT, **arguments}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+LOCK_TIMEOUT_S = 24 * 3600.0
+"""Seconds :func:`exclusive` waits for another process's lock, unless ``RARELIB_LOCK_TIMEOUT_S`` is set."""
+LOCK_POLL_S = 1.0
+
+
+def lock_timeout() -> float:
+    """Seconds to wait for a lock: ``RARELIB_LOCK_TIMEOUT_S`` if set (a number > 0), else :data:`LOCK_TIMEOUT_S`."""
+    text = os.environ.get("RARELIB_LOCK_TIMEOUT_S")
+    if text is None:
+        return LOCK_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not seconds > 0:
+        raise ValueError(f"RARELIB_LOCK_TIMEOUT_S must be a number of seconds > 0; got {text!r}")
+    return seconds
+
+
 @contextmanager
-def exclusive(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` + ``.lock``: two processes asking for one run compute it once."""
+def exclusive(path: Path, timeout_s: float | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` + ``.lock``: two processes asking for one run compute it once.
+
+    While another process holds the lock, says so on stderr once and waits; TimeoutError after ``timeout_s``
+    seconds (default :func:`lock_timeout`).
+    """
+    timeout_s = lock_timeout() if timeout_s is None else timeout_s
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    lock = path.with_name(path.name + ".lock")
+    with open(lock, "w") as handle:
+        _acquire(handle, lock, timeout_s)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _acquire(handle, lock: Path, timeout_s: float) -> None:
+    """Take the exclusive lock of the open file ``handle`` (of ``lock``), waiting at most ``timeout_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    announced = False
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"waited {timeout_s:g} s for {lock}, held by another process computing the same "
+                                   "run; wait for it to finish, or stop it, or raise RARELIB_LOCK_TIMEOUT_S") from None
+            if not announced:
+                print(f"waiting for {lock}: another process is computing this run", file=sys.stderr, flush=True)
+                announced = True
+            time.sleep(min(LOCK_POLL_S, max(deadline - time.monotonic(), 0.0)))
+
+
+def checkpoint_every(total_steps: int) -> int:
+    """Steps between checkpoints of a cached run: 10, or 2% of a long run, so an interrupt loses little and
+    writing stays a small share of the time."""
+    return max(10, total_steps // 50)
 
 
 BOOK_GUIDES = ("sentence ends", "temperature")
@@ -79,7 +125,8 @@ def annealed(lm: CausalLM, prompt: str, completion_length: int, observable: str,
                      start=start, **options)
     path = Path(cache_dir) / f"annealed-{observable}-{run_key(lm, sampler='annealed', **arguments)}.npz"
     with exclusive(path):
-        return tps.run_annealed(lm, checkpoint=path, progress=False, **arguments)
+        return tps.run_annealed(lm, checkpoint=path, progress=False,
+                                checkpoint_every=checkpoint_every(steps_per_bias * len(biases)), **arguments)
 
 
 def tempering(lm: CausalLM, prompt: str, completion_length: int, observable: str, biases: Sequence[float],
@@ -91,7 +138,8 @@ def tempering(lm: CausalLM, prompt: str, completion_length: int, observable: str
                      **options)
     path = Path(cache_dir) / f"tempering-{observable}-{run_key(lm, sampler='tempering', **arguments)}.npz"
     with exclusive(path):
-        return tps.run_tempering(lm, checkpoint=path, progress=False, **arguments)
+        return tps.run_tempering(lm, checkpoint=path, progress=False, checkpoint_every=checkpoint_every(n_steps),
+                                 **arguments)
 
 
 def direct_samples(lm: CausalLM, prompt: str, completion_length: int, n: int, seed: int,

@@ -25,7 +25,7 @@ def test_cached_runs_equal_direct_calls_and_are_reused(tmp_path):
 def test_key_changes_with_model_and_arguments():
     first = models.random_model("gpt2", seed=1)
     second = models.random_model("gpt2", seed=2)
-    assert workflow.model_fingerprint(first) == workflow.model_fingerprint(first)
+    assert models.fingerprint(first) == models.fingerprint(first)
     assert workflow.run_key(first, seed=0) != workflow.run_key(second, seed=0)
     assert workflow.run_key(first, seed=0) != workflow.run_key(first, seed=1)
 
