@@ -28,6 +28,8 @@ from pathlib import Path
 import common
 import nbformat
 
+from rarelib import params
+
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 LIBRARY = REPO / "rarelib"
@@ -102,9 +104,10 @@ def run_chapter(notebook: Path, seed: int, parameters: list[list[str]], out_dir:
     """Execute one chapter with ``seed`` (and raw papermill ``parameters`` [[name, value], ...]) in a fresh
     process: pass/fail, the error, wall seconds."""
     executed = out_dir / f"{notebook.stem}-seed{seed}.ipynb"
+    known = params.defaults(notebook.stem)  # a chapter refuses parameters it does not have (chapter 12: no seed)
+    given = ([["seed", str(seed)]] if "seed" in known else []) + [pair for pair in parameters if pair[0] in known]
     command = [sys.executable, "-m", "papermill", str(notebook), str(executed), "-k", "python3",
-               "--cwd", str(NOTEBOOKS), "-p", "seed", str(seed), "--no-progress-bar",
-               *[flag for name, value in parameters for flag in ("-p", name, value)]]
+               "--cwd", str(NOTEBOOKS), "--no-progress-bar", *[flag for name, value in given for flag in ("-p", name, value)]]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     code = code_fingerprint(notebook)  # of the code as the run starts
     started = time.perf_counter()
