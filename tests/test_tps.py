@@ -397,7 +397,7 @@ def test_overdispersed_chains_start_beyond_their_rung_and_r_hat_sees_the_spread(
     far = layout.far_rows("overdispersed")
     state = kernel.start(layout.start_biases(), far, torch.Generator().manual_seed(3))
     phi, far, rung = state.phi.reshape(4, 200), far.reshape(4, 200), np.arange(4)
-    assert np.all(phi[0][far[0]] >= phi[0][far[0]].min()) and phi[0][far[0]].min() > np.median(phi[0][~far[0]])
+    assert phi[0][far[0]].min() > np.median(phi[0][~far[0]])
     assert phi[3][far[3]].max() <= np.median(phi[3][~far[3]])
     assert phi[0][far[0]].mean() >= phi[1][far[1]].mean()        # the most extreme states go to the strongest rung
     assert not far[rung == 2].any()
