@@ -15,7 +15,7 @@ import pytest
 from rarelib import diagnostics
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ("sampling", "scaling", "reweighting", "exact_validation", "tail_reach", "seed_sweep")
+SCRIPTS = ("sampling", "scaling", "reweighting", "exact_validation", "tail_reach", "seed_sweep", "estimators")
 MACHINE_FIELDS = {"cpu", "cpu_count", "memory_gib", "torch_threads", "load_average_at_start", "load_average_at_end",
                   "torch", "transformers"}
 
@@ -114,6 +114,11 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
         (outcome,) = results["outcomes"]
         assert outcome["chapter"] == "02_direct_sampling" and outcome["seed"] == 1 and outcome["passed"]
         assert outcome["error"] is None and outcome["wall_seconds"] > 0 and len(outcome["code"]) == 16
+    elif script == "estimators":
+        assert {cell["method"] for cell in results["cells"]} == {"direct", "Gumbel", "guided IS", "SMC", "TPS + MBAR"}
+        assert all(len(cell["code"]) == 16 and cell["seconds"]["cpu"] >= 0 for cell in results["cells"])
+        assert {row["method"] for row in results["summary"]} == {cell["method"] for cell in results["cells"]}
+        assert results["not_run"]["embedded model"]
     else:
         methods = results["solvable"]["methods"]
         assert any(entry["reach"] is not None for entry in methods.values())
