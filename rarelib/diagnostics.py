@@ -10,10 +10,11 @@ and ESS; this module only slices the arrays and says what a missing value means:
 
 Intervals are 96% (2nd/98th percentiles) unless ``level`` says otherwise.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import numpy as np
 from scipy import stats
@@ -66,7 +67,7 @@ def burn_in_draws(n_draws: int, fraction: float) -> int:
 def drop_burn_in(values: np.ndarray, fraction: float = DEFAULT_BURN_IN) -> np.ndarray:
     """Drop the first ``fraction`` of the draw axis (axis 1) of (M, N, K, ...) → (M, N − n_burn, K, ...)."""
     values = np.asarray(values)
-    return values[:, burn_in_draws(values.shape[1], fraction):]
+    return values[:, burn_in_draws(values.shape[1], fraction) :]
 
 
 def rhat_per_bias(phi: np.ndarray, method: str = "rank") -> np.ndarray:
@@ -273,8 +274,10 @@ def chi_square_p_value(counts, probabilities) -> float:
     observed = np.asarray(counts, dtype=np.float64).ravel()
     probabilities = np.asarray(probabilities, dtype=np.float64).ravel()
     if observed.shape != probabilities.shape or observed.sum() <= 0 or (probabilities < 0).any():
-        raise ValueError(f"counts {observed.shape} and probabilities {probabilities.shape} must be matching, "
-                         "with at least one count and no negative probability")
+        raise ValueError(
+            f"counts {observed.shape} and probabilities {probabilities.shape} must be matching, "
+            "with at least one count and no negative probability"
+        )
     expected = probabilities / probabilities.sum() * observed.sum()
     small = expected < 5
     if small.any():

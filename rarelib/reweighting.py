@@ -23,6 +23,7 @@ neighbouring states for the full fit (pymbar's own BAR initialisation crashes on
 without overlap), the full fit's free energies for bootstrap replicas. Poor overlap is
 reported by the overlap check, not by pymbar (whose logger is silenced).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,9 +31,9 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -116,10 +117,15 @@ def load_chains(run, index: int = 0) -> Chains:
     """Arrays of one run: an ``InferenceData`` in the storage layout, or the path of one."""
     idata = storage.load(run) if isinstance(run, (str, os.PathLike)) else run
     if not hasattr(idata, "groups"):
-        hint = (" (direct samples: convert them with direct.to_inference_data(samples, observable))"
-                if type(idata).__name__ == "DirectSamples" else "")
-        raise TypeError(f"runs[{index}] is a {type(idata).__name__}; pass InferenceData in the storage layout or the "
-                        f"path of a saved run{hint}")
+        hint = (
+            " (direct samples: convert them with direct.to_inference_data(samples, observable))"
+            if type(idata).__name__ == "DirectSamples"
+            else ""
+        )
+        raise TypeError(
+            f"runs[{index}] is a {type(idata).__name__}; pass InferenceData in the storage layout or the "
+            f"path of a saved run{hint}"
+        )
     storage.validate(idata, source=f"run {index}")
     posterior = idata.posterior
     sampler = str(posterior.attrs["sampler"])
@@ -135,7 +141,9 @@ def load_chains(run, index: int = 0) -> Chains:
         raise ValueError(f"{label}: no samples (phi has shape {phi.shape})")
     incomplete = ~np.all(np.isfinite(phi), axis=(0, 1))
     if np.any(incomplete):
-        raise ValueError(f"{label}: biases λ={biases[incomplete].tolist()} have missing samples (phi is NaN or infinite)")
+        raise ValueError(
+            f"{label}: biases λ={biases[incomplete].tolist()} have missing samples (phi is NaN or infinite)"
+        )
     direct = sampler == DIRECT_SAMPLER
     if direct and not np.array_equal(biases, [0.0]):
         raise ValueError(f"{label}: a direct run must have bias=[0.0]; got {biases.tolist()}")
@@ -180,7 +188,9 @@ def resample_chains(chains: Chains, rng: np.random.Generator) -> Chains:
     n_chains, n_draws, n_biases = chains.phi.shape
     if chains.direct:
         index = rng.integers(0, n_chains * n_draws, size=n_chains * n_draws)
-        return _transform(chains, lambda values: values.reshape(n_chains * n_draws, n_biases)[index].reshape(values.shape))
+        return _transform(
+            chains, lambda values: values.reshape(n_chains * n_draws, n_biases)[index].reshape(values.shape)
+        )
     index = rng.integers(0, n_chains, size=n_chains)
     return _transform(chains, lambda values: values[index])
 
@@ -234,7 +244,9 @@ def select_samples(chains: Sequence[Chains], settings: Settings, excluded: Seque
     names = sorted(set.intersection(*(set(c.observables) for c in chains)))
     segments, runs, biases, rhats, kepts, messages = [], [], [], [], [], []
     for index, run in enumerate(chains):
-        rhat = np.full(run.biases.size, np.nan) if run.direct else diagnostics.rhat_per_bias(run.phi, settings.rhat_method)
+        rhat = (
+            np.full(run.biases.size, np.nan) if run.direct else diagnostics.rhat_per_bias(run.phi, settings.rhat_method)
+        )
         kept = ~(rhat >= settings.rhat_threshold) & (run.direct | ~np.isin(run.biases, excluded))
         messages += _filter_messages(run, rhat, kept, settings)
         runs.append(np.full(run.biases.size, index))
@@ -418,7 +430,7 @@ def linked_to_unbiased(fit: MBARFit, overlap: np.ndarray, min_overlap: float) ->
     while high < linked_pairs.size and linked_pairs[high]:
         high += 1
     linked = np.zeros(fit.states.size, dtype=bool)
-    linked[low:high + 1] = True
+    linked[low : high + 1] = True
     return linked
 
 
@@ -437,8 +449,14 @@ def _fit_linked(chains: Sequence[Chains], settings: Settings) -> tuple[MBARFit, 
         if unlinked.size == 0:
             break
         excluded += tuple(float(lam) for lam in unlinked)
-    exclusion = (f"dropped λ={', '.join(f'{lam:g}' for lam in excluded)}: beyond an overlap gap, not linked to "
-                 f"the unbiased state; estimates past the data of the remaining states are unresolved",) if excluded else ()
+    exclusion = (
+        (
+            f"dropped λ={', '.join(f'{lam:g}' for lam in excluded)}: beyond an overlap gap, not linked to "
+            f"the unbiased state; estimates past the data of the remaining states are unresolved",
+        )
+        if excluded
+        else ()
+    )
     return fit, overlap, excluded, fit.selection.messages + gap_messages + exclusion
 
 
@@ -489,7 +507,9 @@ def expectation(fit: MBARFit, quantity: str | Callable = "phi", lambdas=0.0) -> 
     elif quantity in fit.samples:
         values = fit.samples[quantity]
     else:
-        raise ValueError(f"quantity={quantity!r} was not recorded by every run; use one of {sorted(fit.samples)} or a function")
+        raise ValueError(
+            f"quantity={quantity!r} was not recorded by every run; use one of {sorted(fit.samples)} or a function"
+        )
     if values.shape != fit.log_weights.shape:
         raise ValueError(f"quantity gives shape {values.shape}; expected one value per sample, {fit.log_weights.shape}")
     means = [np.exp(tilted_log_weights(fit, lam)) @ values for lam in lambdas.ravel()]
@@ -553,7 +573,9 @@ def bootstrap(
     ``excluded`` biases. A replica whose filter drops every bias is reweighted from its direct samples alone.
     """
     if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator, e.g. np.random.default_rng(seed); got {type(rng).__name__}")
+        raise ValueError(
+            f"rng must be a numpy.random.Generator, e.g. np.random.default_rng(seed); got {type(rng).__name__}"
+        )
     replicas = []
     for replica in range(settings.n_bootstrap):
         try:
@@ -608,7 +630,12 @@ class LogEstimate:
         return np.where(np.isfinite(self.log), (offsets[1] - offsets[0]) / 2.0, np.nan)
 
 
-_LOG_ESTIMATES = {"partition_function": "state", "bin_probability": "bin", "upper_tail": "threshold", "lower_tail": "threshold"}
+_LOG_ESTIMATES = {
+    "partition_function": "state",
+    "bin_probability": "bin",
+    "upper_tail": "threshold",
+    "lower_tail": "threshold",
+}
 _SEGMENT_FIELDS = [f.name for f in dataclasses.fields(diagnostics.BiasDiagnostics)]
 
 
@@ -747,11 +774,15 @@ class Analysis:
         try:
             dataset = xr.load_dataset(path, engine="netcdf4")
         except (OSError, RuntimeError, ValueError) as err:
-            raise ValueError(f"{path} is not a readable netCDF analysis file ({err}); delete it and re-run the analysis") from None
+            raise ValueError(
+                f"{path} is not a readable netCDF analysis file ({err}); delete it and re-run the analysis"
+            ) from None
         return cls.from_dataset(dataset, source=str(path))
 
 
-def _analyze_chains(chains: Sequence[Chains], bins, thresholds, settings: Settings, rng: np.random.Generator) -> Analysis:
+def _analyze_chains(
+    chains: Sequence[Chains], bins, thresholds, settings: Settings, rng: np.random.Generator
+) -> Analysis:
     """:func:`analyze` of runs already loaded."""
     bin_edges = diagnostics.check_bin_edges(bins)
     thresholds = bin_edges if thresholds is None else _as_grid(thresholds, "thresholds").ravel()
@@ -788,7 +819,9 @@ def _analyze_chains(chains: Sequence[Chains], bins, thresholds, settings: Settin
         overlap=overlap,
         bin_edges=bin_edges,
         thresholds=thresholds,
-        segments=diagnostics.BiasDiagnostics.concatenate([diagnostics.diagnose(c.phi, c.biases, c.accepted) for c in trimmed]),
+        segments=diagnostics.BiasDiagnostics.concatenate(
+            [diagnostics.diagnose(c.phi, c.biases, c.accepted) for c in trimmed]
+        ),
         segment_run=fit.selection.segment_run,
         segment_kept=fit.selection.segment_kept,
         messages=messages,

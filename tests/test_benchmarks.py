@@ -4,6 +4,7 @@ The smoke runs check that every script runs end to end and writes the JSON the P
 chapter reads (machine description, settings, results with the fields it renders); the
 numbers of a smoke run mean nothing. The helpers are checked against values worked out by hand.
 """
+
 import json
 import runpy
 import sys
@@ -12,12 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rarelib import diagnostics
+from rarelib import diagnostics, params
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 SCRIPTS = ("sampling", "scaling", "reweighting", "exact_validation", "tail_reach", "seed_sweep")
-MACHINE_FIELDS = {"cpu", "cpu_count", "memory_gib", "torch_threads", "load_average_at_start", "load_average_at_end",
-                  "torch", "transformers"}
+MACHINE_FIELDS = {
+    "cpu",
+    "cpu_count",
+    "memory_gib",
+    "torch_threads",
+    "load_average_at_start",
+    "load_average_at_end",
+    "torch",
+    "transformers",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -99,11 +108,18 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
     results = report["results"]
     if script == "sampling":
         for rates in results["throughput"].values():
-            assert set(rates) == {"generate (HF)", "direct", "TPS proposals", "TPS, sentence-end guide",
-                                  "TPS, temperature guide", "scoring (ceiling)"}
+            assert set(rates) == {
+                "generate (HF)",
+                "direct",
+                "TPS proposals",
+                "TPS, sentence-end guide",
+                "TPS, temperature guide",
+                "scoring (ceiling)",
+            }
             assert rates["generate (HF)"]["ratio_to_generate_cpu"] == 1.0
-            assert all(entry["tokens_per_cpu_s"]["median"] > 0 and entry["useful_fraction"] > 0
-                       for entry in rates.values())
+            assert all(
+                entry["tokens_per_cpu_s"]["median"] > 0 and entry["useful_fraction"] > 0 for entry in rates.values()
+            )
     elif script == "scaling":
         assert {row["sweep"] for row in results["rows"]} == {"length", "chains"}
     elif script == "reweighting":
@@ -119,14 +135,22 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
         assert any(entry["reach"] is not None for entry in methods.values())
         assert {"guided annealed_tps + MBAR", "guided parallel_tempering + MBAR"} <= set(methods)
         for tail in results["default"]["tails"]:
-            assert set(tail["methods"]) == {"direct", "annealed_tps + MBAR", "parallel_tempering + MBAR",
-                                            "guided parallel_tempering + MBAR"}
+            assert set(tail["methods"]) == {
+                "direct",
+                "annealed_tps + MBAR",
+                "parallel_tempering + MBAR",
+                "guided parallel_tempering + MBAR",
+            }
             assert tail["methods"]["direct"]["reach"] is not None
 
 
-def test_seed_sweep_follows_a_chapter_into_the_library_modules_it_runs():
-    import seed_sweep
-
-    files = {path.stem for path in seed_sweep.library_files(seed_sweep.NOTEBOOKS / "02_direct_sampling.ipynb")}
-    assert {"direct", "diagnostics", "models", "generation"} <= files    # imported, and imported by those
-    assert "reweighting" not in files and "equilearning" not in files      # not run by chapter 2
+def test_chapter_fingerprint_follows_a_chapter_into_the_library_modules_it_runs():
+    files = {
+        path.relative_to(params.LIBRARY_DIR).as_posix() for path in params.chapter_library_files("02_direct_sampling")
+    }
+    assert {"direct.py", "diagnostics.py", "models.py", "generation.py"} <= files  # imported, and imported by those
+    assert "reweighting.py" not in files and "companions/equilearning.py" not in files  # not run by chapter 2
+    files = {
+        path.relative_to(params.LIBRARY_DIR).as_posix() for path in params.chapter_library_files("09_markov_chains")
+    }
+    assert {"exact/__init__.py", "exact/solvable.py", "exact/chains.py", "companions/in_context.py"} <= files

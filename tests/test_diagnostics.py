@@ -1,12 +1,11 @@
 """Tests of rarelib.diagnostics: Wilson intervals, percentile intervals, burn-in, R-hat, ESS, acceptance."""
+
 import numpy as np
 import pytest
 from scipy import optimize, stats
-
 from synthetic import ar1_chains
 
 from rarelib import diagnostics
-
 
 # ----------------------------------------------------------------------------- Wilson
 
@@ -25,7 +24,9 @@ def score_test_bounds(successes: int, trials: int, level: float) -> tuple[float,
     return lower, upper
 
 
-@pytest.mark.parametrize("successes,trials,level", [(1, 10, 0.96), (37, 80, 0.96), (3, 1000, 0.9), (999, 1000, 0.99), (5, 7, 0.5)])
+@pytest.mark.parametrize(
+    "successes,trials,level", [(1, 10, 0.96), (37, 80, 0.96), (3, 1000, 0.9), (999, 1000, 0.99), (5, 7, 0.5)]
+)
 def test_wilson_matches_score_test_inversion(successes, trials, level):
     lower, upper = diagnostics.wilson_interval(successes, trials, level)
     assert (lower, upper) == pytest.approx(score_test_bounds(successes, trials, level), abs=1e-6)
@@ -45,7 +46,12 @@ def test_wilson_closed_forms_at_zero_and_all_successes():
 def test_wilson_matches_published_values():
     # Newcombe (1998), Stat. Med. 17:857, Table I, method 3 (score, no continuity correction), 95%;
     # published to 4 decimals, hence the tolerance of half a unit in the last place.
-    cases = {(81, 263): (0.2553, 0.3662), (15, 148): (0.0624, 0.1605), (0, 20): (0.0, 0.1611), (1, 29): (0.0061, 0.1718)}
+    cases = {
+        (81, 263): (0.2553, 0.3662),
+        (15, 148): (0.0624, 0.1605),
+        (0, 20): (0.0, 0.1611),
+        (1, 29): (0.0061, 0.1718),
+    }
     successes, trials = np.array(list(cases)).T
     lower, upper = diagnostics.wilson_interval(successes, trials, level=0.95)
     np.testing.assert_allclose(np.stack([lower, upper], axis=1), np.array(list(cases.values())), atol=5e-5)
@@ -59,8 +65,13 @@ def test_wilson_broadcasts():
 
 @pytest.mark.parametrize(
     "successes,trials,level,match",
-    [(5, 4, 0.96, "successes ≤ trials"), (0, 0, 0.96, "trials ≥ 1"), (-1, 4, 0.96, "0 ≤ successes"),
-     (1, 4, 1.5, "level"), ([1, 2, 3], [4, 5], 0.96, "broadcast")],
+    [
+        (5, 4, 0.96, "successes ≤ trials"),
+        (0, 0, 0.96, "trials ≥ 1"),
+        (-1, 4, 0.96, "0 ≤ successes"),
+        (1, 4, 1.5, "level"),
+        ([1, 2, 3], [4, 5], 0.96, "broadcast"),
+    ],
 )
 def test_wilson_rejects_bad_input(successes, trials, level, match):
     with pytest.raises(ValueError, match=match):
@@ -77,7 +88,9 @@ def test_direct_histogram_counts_every_sample_in_the_denominator():
     np.testing.assert_allclose(histogram.probability, counts / 2000)
     np.testing.assert_allclose(histogram.interval, np.stack(diagnostics.wilson_interval(counts, 2000)))
     np.testing.assert_allclose(histogram.density, counts / 2000 / 0.25)
-    assert np.all(histogram.interval[0] <= histogram.probability) and np.all(histogram.probability <= histogram.interval[1])
+    assert np.all(histogram.interval[0] <= histogram.probability) and np.all(
+        histogram.probability <= histogram.interval[1]
+    )
 
 
 def test_direct_histogram_closes_the_last_bin():
