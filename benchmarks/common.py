@@ -26,7 +26,6 @@ from typing import NamedTuple, TypeVar
 import numpy as np
 import torch
 
-from rarelib import diagnostics
 from rarelib.exact import solvable, validation
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -138,45 +137,6 @@ def format_table(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence]) -
 
 
 # --------------------------------------------------------------------------- tail reach
-
-
-def relative_half_width(log10_estimate: np.ndarray, log10_interval: np.ndarray) -> np.ndarray:
-    """(A,) half-width of the interval (2, A) divided by the estimate (A,), from logs; NaN where the estimate is 0."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        offsets = 10.0 ** (np.asarray(log10_interval) - np.asarray(log10_estimate))
-        return np.where(np.isfinite(log10_estimate), (offsets[1] - offsets[0]) / 2.0, np.nan)
-
-
-def reached(
-    log10_estimate: np.ndarray, log10_interval: np.ndarray, max_relative_half_width: float = MAX_RELATIVE_HALF_WIDTH
-) -> np.ndarray:
-    """(A,) bool: a tail probability below 1 estimated with relative half-width ≤ ``max_relative_half_width``."""
-    log10_estimate = np.asarray(log10_estimate, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        return (
-            (log10_estimate < 0.0)
-            & np.isfinite(log10_estimate)
-            & (relative_half_width(log10_estimate, log10_interval) <= max_relative_half_width)
-        )
-
-
-def reach(log10_estimate: np.ndarray, log10_interval: np.ndarray) -> int:
-    """Index of the smallest estimated tail probability among those :func:`reached`; −1 if none is."""
-    ok = reached(log10_estimate, log10_interval)
-    if not ok.any():
-        return -1
-    candidates = np.flatnonzero(ok)
-    return int(candidates[np.argmin(np.asarray(log10_estimate)[candidates])])
-
-
-def wilson_log10_tail(phi: np.ndarray, thresholds: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
-    """Direct-sampling tails P(φ ≥ a) (side "upper") or P(φ ≤ a) ("lower") at ``thresholds`` (A,).
-
-    phi: (n,) i.i.d. samples. Returns log10 of the estimates (A,) and of their 96% Wilson bounds (2, A).
-    """
-    probability, interval = diagnostics.direct_tail(np.ravel(phi), thresholds, side)
-    with np.errstate(divide="ignore"):
-        return np.log10(probability), np.log10(interval)
 
 
 # --------------------------------------------------------------------------- the solvable model

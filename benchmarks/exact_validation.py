@@ -17,7 +17,7 @@ intervals). Acceptance (per sampler): the exact value inside the 96% interval at
 thresholds where TPS + MBAR has data, and |log10(estimate/exact)| ≤ 0.3 at the smallest tail it
 reaches, which must be ≤ 1e-12. Writes benchmarks/results/exact_validation.json.
 
-Also the reach of each estimator (:func:`common.reach`): the smallest tail estimated with a 96%
+Also the reach of each estimator (:func:`rarelib.logspace.reach`): the smallest tail estimated with a 96%
 interval no wider than ±50% of the estimate.
 
     python benchmarks/exact_validation.py                      # both samplers: ≈ 6 CPU-minutes
@@ -28,12 +28,10 @@ interval no wider than ±50% of the estimate.
 
 from __future__ import annotations
 
-import warnings
-
 import common  # noqa: I001  (first: it starts the run's wall clock)
 import numpy as np
 
-from rarelib import reweighting
+from rarelib import logspace
 from rarelib.exact import validation
 
 RESULTS = common.RESULTS_DIR / "exact_validation.json"
@@ -80,7 +78,7 @@ def acceptance(summary: dict) -> dict:
 def reach_summary(tails: validation.TailComparison) -> dict:
     """The estimator's reach (threshold, exact, estimate, log10 ratio, covered; None if nothing is reached)
     and, at every threshold, whether it is reached and the relative half-width of its interval."""
-    index = common.reach(tails.log10_estimate, tails.log10_interval)
+    index = logspace.reach_index(tails.estimate, common.MAX_RELATIVE_HALF_WIDTH)
     at_reach = {
         "threshold": tails.thresholds,
         "log10_exact": tails.log10_exact,
@@ -90,8 +88,8 @@ def reach_summary(tails: validation.TailComparison) -> dict:
     }
     return {
         "reach": {name: None if index < 0 else values[index] for name, values in at_reach.items()},
-        "reached": common.reached(tails.log10_estimate, tails.log10_interval),
-        "relative_half_width": common.relative_half_width(tails.log10_estimate, tails.log10_interval),
+        "reached": logspace.reached(tails.estimate, common.MAX_RELATIVE_HALF_WIDTH),
+        "relative_half_width": tails.estimate.relative_half_width,
     }
 
 
@@ -110,20 +108,19 @@ def main() -> None:
     move = {"guide": sorted(problem.observable.tokens)} if args.guided else None
     results = []
     for sampler in args.samplers:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", reweighting.ReweightingWarning)  # printed below from analysis.messages
-            seconds, outcome = common.timed(
-                validation.validate,
-                problem,
-                ladder,
-                sampler=sampler,
-                n_steps=args.steps,
-                n_chains=args.chains,
-                n_direct=args.direct,
-                seed=args.seed,
-                thin=args.thin,
-                move=move,
-            )
+        seconds, outcome = common.timed(
+            validation.validate,
+            problem,
+            ladder,
+            sampler=sampler,
+            n_steps=args.steps,
+            n_chains=args.chains,
+            n_direct=args.direct,
+            seed=args.seed,
+            thin=args.thin,
+            move=move,
+            warn=False,
+        )
         summary = outcome.to_dict()
         checks = acceptance(summary)
         segments = outcome.analysis.segments

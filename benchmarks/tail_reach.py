@@ -1,7 +1,7 @@
 """Tail reach at an equal token budget: direct sampling, annealed TPS + MBAR and parallel tempering + MBAR.
 
 The reach of an estimator is the smallest tail probability it estimates with a 96% interval
-no wider than ±50% of the estimate (:func:`common.reach`): Wilson intervals for direct
+no wider than ±50% of the estimate (:func:`rarelib.logspace.reach`): Wilson intervals for direct
 sampling, the percentile bootstrap over chains of :func:`rarelib.reweighting.analyze` for
 TPS + MBAR. Every method gets the same budget of generated tokens (counted as in
 :func:`rarelib.exact.validation.generated_tokens`: regrown tokens only; TPS + MBAR is charged for
@@ -32,12 +32,10 @@ Two problems:
 
 from __future__ import annotations
 
-import warnings
-
 import common  # noqa: I001  (first: it starts the run's wall clock)
 import numpy as np
 
-from rarelib import direct, models, reweighting, tps, workflow
+from rarelib import diagnostics, direct, logspace, models, reweighting, tps, workflow
 from rarelib.exact import validation
 
 RESULTS = common.RESULTS_DIR / "tail_reach.json"
@@ -114,22 +112,22 @@ def draws_for_budget(tokens: float, n_chains: int, n_biases: int, length: int) -
     return draws
 
 
-def method_entry(log10_estimate, log10_interval, thresholds, tokens: int, **extra) -> dict:
-    """One method's tail curve with relative half-widths, which thresholds are reached, and its reach."""
-    index = common.reach(log10_estimate, log10_interval)
-    half_width = common.relative_half_width(log10_estimate, log10_interval)
+def method_entry(estimate: logspace.LogEstimate, thresholds, tokens: int, **extra) -> dict:
+    """One method's tail curve (A,) with relative half-widths, which thresholds are reached, and its reach."""
+    index = logspace.reach_index(estimate, common.MAX_RELATIVE_HALF_WIDTH)
+    half_width = estimate.relative_half_width
     return {
         "tokens": tokens,
-        "log10_estimate": log10_estimate,
-        "log10_interval": log10_interval,
+        "log10_estimate": estimate.log10,
+        "log10_interval": estimate.log10_interval,
         "relative_half_width": half_width,
-        "reached": common.reached(log10_estimate, log10_interval),
+        "reached": logspace.reached(estimate, common.MAX_RELATIVE_HALF_WIDTH),
         "reach": None
         if index < 0
         else {
             "index": index,
             "threshold": float(thresholds[index]),
-            "log10_estimate": float(log10_estimate[index]),
+            "log10_estimate": float(estimate.log10[index]),
             "relative_half_width": float(half_width[index]),
         },
         **extra,
@@ -162,29 +160,27 @@ def solvable(args, settings: reweighting.Settings) -> dict:
         for sampler in validation.SAMPLERS:
             name = f"{prefix}{sampler} + MBAR"
             draws = draws_for_budget(args.exact_tokens * (1 - args.zero_fraction), chains, len(ladder), length)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", reweighting.ReweightingWarning)  # kept in analysis.messages
-                try:
-                    seconds, outcome = common.timed(
-                        validation.validate,
-                        problem,
-                        ladder,
-                        sampler=sampler,
-                        n_steps=draws,
-                        n_chains=chains,
-                        n_direct=n_direct,
-                        seed=args.seed,
-                        thin=args.thin,
-                        settings=settings,
-                        move=move,
-                    )
-                except ValueError as err:  # e.g. the R-hat filter dropped every bias: nothing reached
-                    methods[name] = failed_entry(None, err, draws_per_bias=draws, chains=chains)
-                    continue
+            try:
+                seconds, outcome = common.timed(
+                    validation.validate,
+                    problem,
+                    ladder,
+                    sampler=sampler,
+                    n_steps=draws,
+                    n_chains=chains,
+                    n_direct=n_direct,
+                    seed=args.seed,
+                    thin=args.thin,
+                    settings=settings,
+                    move=move,
+                    warn=False,
+                )
+            except ValueError as err:  # e.g. the R-hat filter dropped every bias: nothing reached
+                methods[name] = failed_entry(None, err, draws_per_bias=draws, chains=chains)
+                continue
             for entry, tails in ((name, outcome.tails), (f"direct (budget of {prefix}{sampler})", outcome.direct)):
                 methods[entry] = method_entry(
-                    tails.log10_estimate,
-                    tails.log10_interval,
+                    tails.estimate,
                     tails.thresholds,
                     tails.tokens,
                     covered=tails.covered,
@@ -288,7 +284,7 @@ def default_model(args, settings: reweighting.Settings, rng: np.random.Generator
         thresholds = np.linspace(low, high, args.n_thresholds)
         methods = {
             "direct": method_entry(
-                *common.wilson_log10_tail(baseline.observables[observable], thresholds, side),
+                diagnostics.direct_tail(baseline.observables[observable], thresholds, side),
                 thresholds,
                 validation.generated_tokens(direct.to_inference_data(baseline, observable)),
                 cpu_s=baseline_time.cpu,
@@ -303,19 +299,16 @@ def default_model(args, settings: reweighting.Settings, rng: np.random.Generator
                 chains=run.posterior.sizes["chain"],
                 biases=LADDERS[tail],
             )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", reweighting.ReweightingWarning)  # kept in analysis.messages
-                try:
-                    analysis = reweighting.analyze(
-                        [run, at_zero], thresholds, rng=rng, thresholds=thresholds, settings=settings
-                    )
-                except ValueError as err:  # e.g. the R-hat filter dropped every bias: nothing reached
-                    methods[f"{sampler} + MBAR"] = failed_entry(tokens, err, **run_facts)
-                    continue
+            try:
+                analysis = reweighting.analyze(
+                    [run, at_zero], thresholds, rng=rng, thresholds=thresholds, settings=settings, warn=False
+                )
+            except ValueError as err:  # e.g. the R-hat filter dropped every bias: nothing reached
+                methods[f"{sampler} + MBAR"] = failed_entry(tokens, err, **run_facts)
+                continue
             estimate = analysis.upper_tail if side == "upper" else analysis.lower_tail
             methods[f"{sampler} + MBAR"] = method_entry(
-                estimate.log10,
-                estimate.log10_interval,
+                estimate,
                 thresholds,
                 tokens,
                 **run_facts,

@@ -58,6 +58,16 @@ class DirectSamples:
     tokens: np.ndarray | None = None
     attrs: dict = field(default_factory=dict)
 
+    def head(self, n: int) -> DirectSamples:
+        """The first ``n`` samples (all of them if there are fewer): a smaller direct run of the same draw."""
+        take = slice(0, n)
+        optional = (self.token_logprobs, self.sampling_logprobs, self.tokens)
+        return DirectSamples(
+            {name: values[take] for name, values in self.observables.items()},
+            *(None if array is None else array[take] for array in optional),
+            attrs=self.attrs,
+        )
+
 
 def sample(
     lm: CausalLM,

@@ -39,7 +39,7 @@ import numpy as np
 import xarray as xr
 from scipy.special import logsumexp
 
-from rarelib import __version__, diagnostics, storage
+from rarelib import __version__, diagnostics, logspace, storage
 
 logging.getLogger("pymbar").setLevel(logging.ERROR)
 import pymbar  # noqa: E402  (imported after its logger is silenced)
@@ -353,14 +353,16 @@ def solve_mbar(selection: Selection, initial_log_z: np.ndarray | None = None) ->
     return MBARFit(selection, log_weights - logsumexp(log_weights), mbar)
 
 
-def fit_mbar(runs, settings: Settings = Settings()) -> MBARFit:
+def fit_mbar(runs, settings: Settings = Settings(), warn: bool = True) -> MBARFit:
     """Burn-in, R-hat filter and one MBAR solve over one run or a sequence of runs, on the states
     linked to λ = 0 (:func:`linked_to_unbiased`).
 
-    Warns (:class:`ReweightingWarning`) about dropped or unchecked biases, low overlap and states beyond a gap.
+    With ``warn``, warns (:class:`ReweightingWarning`) about dropped or unchecked biases, low overlap
+    and states beyond a gap; ``fit.selection.messages`` lists what the R-hat filter dropped either way.
     """
     fit, _, _, messages = _fit_linked(load_all(runs), settings)
-    _warn(messages)
+    if warn:
+        _warn(messages)
     return fit
 
 
@@ -516,16 +518,6 @@ def expectation(fit: MBARFit, quantity: str | Callable = "phi", lambdas=0.0) -> 
     return np.reshape(means, lambdas.shape)
 
 
-def _grouped_logsumexp(log_values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-    """logsumexp of log_values (N,) within each group (N,) int in [0, n_groups) → (n_groups,); −inf if empty."""
-    group_max = np.full(n_groups, -np.inf)
-    np.maximum.at(group_max, group, log_values)
-    shift = np.where(np.isfinite(group_max), group_max, 0.0)
-    sums = np.bincount(group, weights=np.exp(log_values - shift[group]), minlength=n_groups)
-    with np.errstate(divide="ignore"):
-        return shift + np.log(sums)
-
-
 def log_bin_probabilities(fit: MBARFit, bins) -> np.ndarray:
     """log P(φ in bin b) under the unbiased model: bins (B+1,) edges → (B,); −inf for an empty bin.
 
@@ -535,7 +527,7 @@ def log_bin_probabilities(fit: MBARFit, bins) -> np.ndarray:
     phi = fit.samples["phi"]
     inside = (phi >= edges[0]) & (phi <= edges[-1])
     bin_index = np.minimum(np.searchsorted(edges, phi[inside], side="right") - 1, edges.size - 2)
-    return _grouped_logsumexp(fit.log_weights[inside], bin_index, edges.size - 1)
+    return logspace.grouped_logsumexp(fit.log_weights[inside], bin_index, edges.size - 1)
 
 
 def log_tail_probabilities(fit: MBARFit, thresholds, side: str = "upper") -> np.ndarray:
@@ -544,15 +536,7 @@ def log_tail_probabilities(fit: MBARFit, thresholds, side: str = "upper") -> np.
     Cumulative log-sum-exp of the sorted log weights, so tails far below 1e-300 stay finite.
     """
     thresholds = _as_grid(thresholds, "thresholds")
-    order = np.argsort(fit.samples["phi"], kind="stable")
-    phi, log_weights = fit.samples["phi"][order], fit.log_weights[order]
-    if side == "upper":
-        at_or_above = np.append(np.logaddexp.accumulate(log_weights[::-1])[::-1], -np.inf)
-        return at_or_above[np.searchsorted(phi, thresholds, side="left")]
-    if side == "lower":
-        at_or_below = np.insert(np.logaddexp.accumulate(log_weights), 0, -np.inf)
-        return at_or_below[np.searchsorted(phi, thresholds, side="right")]
-    raise ValueError(f"side={side!r}; use 'upper' (P(φ ≥ a)) or 'lower' (P(φ ≤ a))")
+    return logspace.cumulative_log_tail(fit.samples["phi"], fit.log_weights, thresholds, side)
 
 
 # ----------------------------------------------------------------------------- bootstrap and the result
@@ -586,50 +570,6 @@ def bootstrap(
     return {name: np.stack([r[name] for r in replicas]) for name in replicas[0]}
 
 
-@dataclass(frozen=True)
-class LogEstimate:
-    """A positive quantity estimated in log space, with its percentile-bootstrap interval.
-
-    log: (...) natural log of the estimate (−inf for an estimated zero);
-    log_interval: (2, ...) natural logs of the lower and upper bounds.
-    """
-
-    log: np.ndarray
-    log_interval: np.ndarray
-
-    @property
-    def value(self) -> np.ndarray:
-        """The estimate, exp(log): exact between ~1e-308 and ~1e308; use ``log10`` beyond."""
-        return np.exp(self.log)
-
-    @property
-    def interval(self) -> np.ndarray:
-        """(2, ...) lower and upper bounds."""
-        return np.exp(self.log_interval)
-
-    @property
-    def log10(self) -> np.ndarray:
-        """log10 of the estimate."""
-        return self.log / np.log(10.0)
-
-    @property
-    def log10_interval(self) -> np.ndarray:
-        """(2, ...) log10 of the bounds."""
-        return self.log_interval / np.log(10.0)
-
-    @property
-    def resolved(self) -> np.ndarray:
-        """(...) bool: the interval excludes zero (False past the data, where nothing was sampled)."""
-        return np.isfinite(self.log_interval[0])
-
-    @property
-    def relative_half_width(self) -> np.ndarray:
-        """(upper − lower) / (2 · estimate), computed in log space; NaN where the estimate is 0."""
-        with np.errstate(invalid="ignore"):
-            offsets = np.exp(self.log_interval - self.log)
-        return np.where(np.isfinite(self.log), (offsets[1] - offsets[0]) / 2.0, np.nan)
-
-
 _LOG_ESTIMATES = {
     "partition_function": "state",
     "bin_probability": "bin",
@@ -637,13 +577,6 @@ _LOG_ESTIMATES = {
     "lower_tail": "threshold",
 }
 _SEGMENT_FIELDS = [f.name for f in dataclasses.fields(diagnostics.BiasDiagnostics)]
-
-
-def reach(tail: LogEstimate) -> float:
-    """log10 of the smallest estimate of ``tail`` (a tail curve) whose interval excludes zero: how far it reaches."""
-    if not tail.resolved.any():
-        raise ValueError("no estimate of this tail has an interval that excludes zero")
-    return float(tail.log10[tail.resolved].min())
 
 
 @dataclass(frozen=True)
@@ -663,14 +596,14 @@ class Analysis:
     settings: Settings
     states: np.ndarray
     samples_per_state: np.ndarray
-    partition_function: LogEstimate
+    partition_function: logspace.LogEstimate
     log_z_std: np.ndarray
     overlap: np.ndarray
     bin_edges: np.ndarray
-    bin_probability: LogEstimate
+    bin_probability: logspace.LogEstimate
     thresholds: np.ndarray
-    upper_tail: LogEstimate
-    lower_tail: LogEstimate
+    upper_tail: logspace.LogEstimate
+    lower_tail: logspace.LogEstimate
     segments: diagnostics.BiasDiagnostics
     segment_run: np.ndarray
     segment_kept: np.ndarray
@@ -695,6 +628,23 @@ class Analysis:
             for run, lam, value, kept in zip(self.segment_run, self.segments.bias, rhat, self.segment_kept)
             if not kept
         ]
+
+    def segment_table(self):
+        """The per-segment diagnostics as a pandas DataFrame (S rows), sorted by λ."""
+        s = self.segments
+        columns = {
+            "λ": s.bias,
+            "draws": s.n_chains * s.n_draws,
+            "R-hat (rank)": s.rhat_rank,
+            "R-hat (classic)": s.rhat_identity,
+            "ESS bulk": s.ess_bulk,
+            "ESS tail": s.ess_tail,
+            "acceptance": s.acceptance,
+            "kept": self.segment_kept,
+        }
+        return (
+            xr.Dataset({name: ("segment", values) for name, values in columns.items()}).to_dataframe().sort_values("λ")
+        )
 
     def to_dataset(self) -> xr.Dataset:
         """The analysis as an ``xarray.Dataset`` (numbers and strings only)."""
@@ -743,7 +693,7 @@ class Analysis:
             return np.asarray(dataset[name].values)
 
         estimates = {
-            name: LogEstimate(values(f"log_{name}"), values(f"log_{name}_interval")) for name in _LOG_ESTIMATES
+            name: logspace.LogEstimate(values(f"log_{name}"), values(f"log_{name}_interval")) for name in _LOG_ESTIMATES
         }
         return cls(
             observable=str(dataset.attrs["observable"]),
@@ -781,7 +731,7 @@ class Analysis:
 
 
 def _analyze_chains(
-    chains: Sequence[Chains], bins, thresholds, settings: Settings, rng: np.random.Generator
+    chains: Sequence[Chains], bins, thresholds, settings: Settings, rng: np.random.Generator, warn: bool
 ) -> Analysis:
     """:func:`analyze` of runs already loaded."""
     bin_edges = diagnostics.check_bin_edges(bins)
@@ -793,7 +743,8 @@ def _analyze_chains(
             f"bins span [{bin_edges[0]:g}, {bin_edges[-1]:g}] but the {phi.size} kept samples lie in "
             f"[{phi.min():g}, {phi.max():g}]; choose bins that cover the data"
         )
-    _warn(messages)
+    if warn:
+        _warn(messages)
 
     def statistic(replica: MBARFit) -> dict[str, np.ndarray]:
         """The logs of every bootstrapped quantity, keyed like the fields of :class:`Analysis`."""
@@ -806,7 +757,7 @@ def _analyze_chains(
 
     replicas = bootstrap(chains, statistic, settings, rng, reference=fit, excluded=excluded)
     estimates = {
-        name: LogEstimate(log, diagnostics.log_percentile_interval(replicas[name], settings.level))
+        name: logspace.LogEstimate(log, diagnostics.log_percentile_interval(replicas[name], settings.level))
         for name, log in statistic(fit).items()
     }
     trimmed = [trim_burn_in(c, settings.burn_in) for c in chains]
@@ -829,20 +780,37 @@ def _analyze_chains(
     )
 
 
-def analyze(runs, bins, *, rng: np.random.Generator, thresholds=None, settings: Settings = Settings()) -> Analysis:
+def analyze(
+    runs, bins, *, rng: np.random.Generator, thresholds=None, settings: Settings = Settings(), warn: bool = True
+) -> Analysis:
     """The full analysis of one run or a sequence of runs (InferenceData or paths).
 
-    bins: (B+1,) edges of the density histogram; thresholds: (A,) points a of the tail
-    curves P(φ ≥ a), P(φ ≤ a) (default: the bin edges); rng: drives the bootstrap.
-    Warns (:class:`ReweightingWarning`) about dropped or unchecked biases and low overlap.
+    bins: (B+1,) edges of the density histogram (:func:`spanning_bins` covers every sample);
+    thresholds: (A,) points a of the tail curves P(φ ≥ a), P(φ ≤ a) (default: the bin edges);
+    rng: drives the bootstrap. Dropped or unchecked biases and low overlap are listed in
+    ``Analysis.messages`` and, with ``warn``, raised as :class:`ReweightingWarning`.
     """
-    return _analyze_chains(load_all(runs), bins, thresholds, settings, rng)
+    return _analyze_chains(load_all(runs), bins, thresholds, settings, rng, warn)
 
 
 def first_half_comparison(
-    runs, bins, *, rng: np.random.Generator, thresholds=None, settings: Settings = Settings()
+    runs, bins, *, rng: np.random.Generator, thresholds=None, settings: Settings = Settings(), warn: bool = True
 ) -> tuple[Analysis, Analysis]:
     """Stability check: (analysis of the full chains, analysis of the first half of every segment)."""
     chains = load_all(runs)
-    full = _analyze_chains(chains, bins, thresholds, settings, rng)
-    return full, _analyze_chains([first_half(c) for c in chains], bins, thresholds, settings, rng)
+    full = _analyze_chains(chains, bins, thresholds, settings, rng, warn)
+    return full, _analyze_chains([first_half(c) for c in chains], bins, thresholds, settings, rng, warn)
+
+
+def spanning_bins(n_bins: int, *samples) -> np.ndarray:
+    """(n_bins + 1,) equal-width bin edges from the smallest to the largest value of φ in ``samples``.
+
+    samples: biased runs (InferenceData: their ``phi``) or arrays of φ, e.g. direct samples.
+    """
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"n_bins={n_bins!r}; use a positive integer")
+    values = [np.ravel(s.posterior["phi"].values if hasattr(s, "posterior") else s) for s in samples]
+    values = np.concatenate(values) if values else np.empty(0)
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        raise ValueError("spanning_bins needs at least one finite sample of φ")
+    return np.linspace(values.min(), values.max(), n_bins + 1)

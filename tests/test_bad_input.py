@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import zoo
 
-from rarelib import direct, models, params, reweighting, storage, tps, workflow
+from rarelib import direct, logspace, models, params, reweighting, storage, tps, workflow
 
 PROMPT = "ab a"
 GOOD_SIGNED = {"ari": {"negative": [-0.3], "positive": [0.2]}}
@@ -516,7 +516,7 @@ def test_states_that_do_not_overlap_never_give_a_reach(ladder):
         )
     np.testing.assert_array_equal(analysis.states, [0.0])
     for tail in (analysis.upper_tail, analysis.lower_tail):
-        assert reweighting.reach(tail) >= -math.log10(analysis.samples_per_state.sum()) - 1e-9
+        assert logspace.reach(tail) >= -math.log10(analysis.samples_per_state.sum()) - 1e-9
 
 
 # ----------------------------------------------------------------------------- model folders

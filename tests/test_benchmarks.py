@@ -10,10 +10,9 @@ import runpy
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from rarelib import diagnostics, params
+from rarelib import params
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 SCRIPTS = ("sampling", "scaling", "reweighting", "exact_validation", "tail_reach", "seed_sweep")
@@ -49,34 +48,6 @@ def run_smoke(script: str, output: Path, monkeypatch) -> dict:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def test_relative_half_width_from_logs(common):
-    with np.errstate(divide="ignore"):
-        estimate = np.log10([0.1, 1e-20, 0.0])
-        interval = np.log10([[0.05, 0.5e-20, 0.0], [0.15, 3e-20, 1e-3]])
-        widths = common.relative_half_width(estimate, interval)
-    assert np.allclose(widths[:2], [0.5, 1.25]) and np.isnan(widths[2])
-
-
-def test_reach_is_the_smallest_estimate_within_half_width(common):
-    log10_estimate = np.array([-0.1, -2.0, -5.0, -3.0, -np.inf, 0.0])
-    half = np.array([0.1, 0.4, 0.9, 0.49, 0.0, 0.0])  # relative half-widths: −5 is too wide, −3 qualifies
-    log10_interval = np.stack([log10_estimate + np.log10(1 - half), log10_estimate + np.log10(1 + half)])
-    assert common.reached(log10_estimate, log10_interval).tolist() == [True, True, False, True, False, False]
-    assert common.reach(log10_estimate, log10_interval) == 3
-    assert common.reach(log10_estimate[[2, 4]], log10_interval[:, [2, 4]]) == -1
-
-
-def test_wilson_tails_count_both_sides(common):
-    phi = np.array([3.0, 1.0, 2.0, 2.0, 5.0])
-    thresholds = np.array([2.0, 4.0])
-    upper, upper_interval = common.wilson_log10_tail(phi, thresholds, "upper")
-    lower, _ = common.wilson_log10_tail(phi, thresholds, "lower")
-    assert np.allclose(10**upper, [4 / 5, 1 / 5]) and np.allclose(10**lower, [3 / 5, 4 / 5])
-    assert np.allclose(10**upper_interval, diagnostics.wilson_interval(np.array([4, 1]), 5))
-    with pytest.raises(ValueError, match="side"):
-        common.wilson_log10_tail(phi, thresholds, "both")
 
 
 def test_table_aligns_columns_and_marks_missing_values(common):

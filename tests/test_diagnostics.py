@@ -5,7 +5,8 @@ import pytest
 from scipy import optimize, stats
 from synthetic import ar1_chains
 
-from rarelib import diagnostics
+from rarelib import diagnostics, logspace, tps
+from rarelib.exact import solvable
 
 # ----------------------------------------------------------------------------- Wilson
 
@@ -85,12 +86,13 @@ def test_direct_histogram_counts_every_sample_in_the_denominator():
     histogram = diagnostics.direct_histogram(samples, edges)
     counts, _ = np.histogram(samples, edges)
     np.testing.assert_array_equal(histogram.counts, counts)
-    np.testing.assert_allclose(histogram.probability, counts / 2000)
-    np.testing.assert_allclose(histogram.interval, np.stack(diagnostics.wilson_interval(counts, 2000)))
+    probability = histogram.bin_probability
+    np.testing.assert_allclose(probability.value, counts / 2000)
+    np.testing.assert_allclose(probability.interval, np.stack(diagnostics.wilson_interval(counts, 2000)))
     np.testing.assert_allclose(histogram.density, counts / 2000 / 0.25)
-    assert np.all(histogram.interval[0] <= histogram.probability) and np.all(
-        histogram.probability <= histogram.interval[1]
-    )
+    assert np.all(probability.interval[0] <= probability.value) and np.all(probability.value <= probability.interval[1])
+    low, high = diagnostics.wilson_interval(1, 2000)
+    assert histogram.one_count_relative_half_width == pytest.approx((high - low) / 2 * 2000)
 
 
 def test_direct_histogram_closes_the_last_bin():
@@ -202,11 +204,35 @@ def test_diagnose_collects_every_diagnostic_per_bias():
 
 def test_direct_tail_counts_both_sides_with_wilson_intervals():
     values = np.array([0.0, 1.0, 2.0, 3.0])
-    upper, upper_interval = diagnostics.direct_tail(values, [0.0, 2.0, 3.5], "upper")
-    lower, lower_interval = diagnostics.direct_tail(values, [0.0, 2.0, 3.5], "lower")
-    np.testing.assert_allclose(upper, [1.0, 0.5, 0.0])
-    np.testing.assert_allclose(lower, [0.25, 0.75, 1.0])
-    np.testing.assert_allclose(upper_interval, np.stack(diagnostics.wilson_interval(np.array([4, 2, 0]), 4)))
-    assert upper_interval[0, -1] == 0.0 and lower_interval[1, -1] == 1.0
+    upper = diagnostics.direct_tail(values, [0.0, 2.0, 3.5], "upper")
+    lower = diagnostics.direct_tail(values, [0.0, 2.0, 3.5], "lower")
+    np.testing.assert_allclose(upper.value, [1.0, 0.5, 0.0])
+    np.testing.assert_allclose(lower.value, [0.25, 0.75, 1.0])
+    np.testing.assert_allclose(upper.interval, np.stack(diagnostics.wilson_interval(np.array([4, 2, 0]), 4)))
+    assert upper.interval[0, -1] == 0.0 and lower.interval[1, -1] == 1.0
     with pytest.raises(ValueError, match="side"):
         diagnostics.direct_tail(values, [1.0], "both")
+
+
+def test_tail_agreement_sorts_thresholds_by_where_the_intervals_lie():
+    direct = logspace.LogEstimate.from_values([0.5, 0.1, 0.01, 0.0], [[0.4, 0.08, 0.005, 0.0], [0.6, 0.12, 0.02, 1e-3]])
+    estimate = logspace.LogEstimate.from_values(
+        [0.55, 0.01, 0.05, 1e-6], [[0.5, 0.005, 0.03, 1e-7], [0.6, 0.02, 0.07, 1e-5]]
+    )
+    verdict = diagnostics.tail_agreement(estimate, direct)
+    assert verdict["seen"].tolist() == [True, True, True, False]
+    assert verdict["agree"].tolist() == [True, False, False, False]
+    assert verdict["too_low"].tolist() == [False, True, False, False]
+    assert verdict["too_high"].tolist() == [False, False, True, False]
+
+
+def test_run_diagnostics_read_the_inference_data():
+    lm = solvable.random_markov_lm(3, 1, np.random.default_rng(0))
+    run = tps.run_tempering(lm, [0], 6, "repeats", [0.0, -0.5, -1.0], 20, 4, seed=1, record=(), progress=False)
+    d = diagnostics.diagnose_run(run, 0.2)
+    phi = diagnostics.drop_burn_in(run.posterior["phi"].values, 0.2)
+    np.testing.assert_array_equal(d.bias, run.posterior["bias"].values)
+    np.testing.assert_array_equal(d.rhat_rank, diagnostics.rhat_per_bias(phi, "rank"))
+    np.testing.assert_array_equal(diagnostics.after_burn_in(run, "phi", 0.2), phi)
+    swaps = diagnostics.swap_acceptance(run)
+    assert swaps.shape == (run.posterior.sizes["bias"] - 1,) and np.all((swaps >= 0) & (swaps <= 1))

@@ -541,13 +541,3 @@ def test_runs_load_from_paths(small_runs, tmp_path):
     np.testing.assert_array_equal(from_paths.log_weights, quiet(reweighting.fit_mbar, small_runs).log_weights)
     with pytest.raises(FileNotFoundError):
         reweighting.fit_mbar(tmp_path / "absent.nc")
-
-
-def test_reach_is_the_smallest_estimate_with_an_interval_above_zero():
-    log = np.log([1.0, 1e-3, 1e-6, 1e-9])
-    with np.errstate(divide="ignore"):
-        log_interval = np.log([[0.9, 5e-4, 1e-7, 0.0], [1.0, 2e-3, 1e-5, 1e-8]])
-    tail = reweighting.LogEstimate(log, log_interval)
-    assert reweighting.reach(tail) == pytest.approx(-6.0)
-    with pytest.raises(ValueError, match="excludes zero"):
-        reweighting.reach(reweighting.LogEstimate(log[-1:], np.full((2, 1), -np.inf)))

@@ -162,15 +162,17 @@ def estimate_filter(
     *,
     rng: np.random.Generator,
     settings: reweighting.Settings = reweighting.Settings(),
+    warn: bool = True,
 ) -> FilterEstimate:
     """Precision and recall of the repeat filter for catching ``observable ≥ threshold`` under the model (λ = 0).
 
     runs: as for :func:`rarelib.reweighting.analyze`, every one recording ``observable`` and
     ``longest_repeat_run``. MBAR weights every pooled sample; intervals come from
     ``settings.n_bootstrap`` replicas that resample chains and redo burn-in, R-hat filter and MBAR.
+    warn: raise the fit's messages as warnings (:class:`rarelib.reweighting.ReweightingWarning`).
     """
     caps = np.atleast_1d(np.asarray(caps, dtype=np.float64))
-    fit = reweighting.fit_mbar(runs, settings)
+    fit = reweighting.fit_mbar(runs, settings, warn=warn)
 
     def statistic(replica: reweighting.MBARFit) -> dict[str, np.ndarray]:
         score = score_repeat_filter(replica.log_weights, replica.samples, caps, observable, threshold)

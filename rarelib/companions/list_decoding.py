@@ -33,8 +33,8 @@ from scipy.special import lambertw, logsumexp
 
 from rarelib import diagnostics
 from rarelib.generation import check_positive_int, check_temperature
+from rarelib.logspace import LogEstimate
 from rarelib.models import CausalLM
-from rarelib.reweighting import LogEstimate
 
 # --------------------------------------------------------------------------- the branching process
 

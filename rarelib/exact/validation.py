@@ -37,7 +37,7 @@ from functools import cached_property
 import numpy as np
 from scipy.optimize import brentq
 
-from rarelib import diagnostics, direct, reweighting, tps
+from rarelib import diagnostics, direct, logspace, reweighting, tps
 from rarelib import observables as obs
 from rarelib.exact import solvable
 
@@ -288,17 +288,26 @@ def generated_tokens(run) -> int:
 
 @dataclass(frozen=True)
 class TailComparison:
-    """P(φ ≥ a) of one estimator against the exact values, in log10; arrays (A,), intervals (2, A).
+    """P(φ ≥ a) of one estimator (A,) against the exact values (A,), in log10.
 
-    ``log10_estimate`` is −inf where no sample reached a; ``tokens``: the estimator's budget.
+    ``estimate`` is zero (log −inf) where no sample reached a; ``tokens``: the estimator's budget.
     """
 
     estimator: str
     tokens: int
     thresholds: np.ndarray
     log10_exact: np.ndarray
-    log10_estimate: np.ndarray
-    log10_interval: np.ndarray
+    estimate: logspace.LogEstimate
+
+    @property
+    def log10_estimate(self) -> np.ndarray:
+        """(A,) log10 of the estimate."""
+        return self.estimate.log10
+
+    @property
+    def log10_interval(self) -> np.ndarray:
+        """(2, A) log10 of the interval."""
+        return self.estimate.log10_interval
 
     @property
     def has_data(self) -> np.ndarray:
@@ -359,14 +368,16 @@ def compare_mbar(
     rng: np.random.Generator,
     settings: reweighting.Settings = reweighting.Settings(),
     label: str = "TPS + MBAR",
+    warn: bool = True,
 ) -> tuple[PartitionComparison, TailComparison, reweighting.Analysis]:
     """:func:`rarelib.reweighting.analyze` of ``runs`` on unit bins, compared with the exact answers.
 
-    tokens: the budget the runs cost (:func:`generated_tokens`, counted before any thinning).
+    tokens: the budget the runs cost (:func:`generated_tokens`, counted before any thinning);
+    warn: raise the analysis's messages as warnings (they are in ``analysis.messages`` either way).
     """
     support = problem.exact.values
     edges = np.arange(support[0] - 0.5, support[-1] + 1.0)
-    analysis = reweighting.analyze(runs, edges, rng=rng, thresholds=problem.thresholds, settings=settings)
+    analysis = reweighting.analyze(runs, edges, rng=rng, thresholds=problem.thresholds, settings=settings, warn=warn)
     biased = analysis.states != 0.0  # log Z(0) = 0 by definition, not an estimate
     estimate = analysis.partition_function
     partition = PartitionComparison(
@@ -381,27 +392,20 @@ def compare_mbar(
         tokens=tokens,
         thresholds=problem.thresholds,
         log10_exact=problem.exact.log_prob_at_least(problem.thresholds) / LOG10,
-        log10_estimate=analysis.upper_tail.log10,
-        log10_interval=analysis.upper_tail.log10_interval,
+        estimate=analysis.upper_tail,
     )
     return partition, tails, analysis
 
 
 def compare_direct(problem: Problem, run, level: float = diagnostics.DEFAULT_LEVEL) -> TailComparison:
     """Tails of a direct run: counts / n with Wilson intervals, against the exact values."""
-    phi = np.sort(np.asarray(run.posterior["phi"].values, dtype=np.float64).ravel())
-    thresholds = problem.thresholds
-    at_or_above = phi.size - np.searchsorted(phi, thresholds, side="left")
-    lower, upper = diagnostics.wilson_interval(at_or_above, phi.size, level)
-    with np.errstate(divide="ignore"):
-        return TailComparison(
-            estimator="direct",
-            tokens=generated_tokens(run),
-            thresholds=thresholds,
-            log10_exact=problem.exact.log_prob_at_least(thresholds) / LOG10,
-            log10_estimate=np.log10(at_or_above / phi.size),
-            log10_interval=np.log10(np.stack([lower, upper])),
-        )
+    return TailComparison(
+        estimator="direct",
+        tokens=generated_tokens(run),
+        thresholds=problem.thresholds,
+        log10_exact=problem.exact.log_prob_at_least(problem.thresholds) / LOG10,
+        estimate=diagnostics.direct_tail(run.posterior["phi"].values.ravel(), problem.thresholds, "upper", level),
+    )
 
 
 # --------------------------------------------------------------------------- the whole check
@@ -494,6 +498,7 @@ def validate(
     swap_every: int = 1,
     move: Mapping[str, object] | None = None,
     progress: bool = False,
+    warn: bool = True,
 ) -> Validation:
     """Run ``sampler`` over ``biases`` plus ``n_direct`` direct samples at λ = 0, reweight, compare with exact.
 
@@ -502,6 +507,7 @@ def validate(
     token budget counts every step. The baseline draws as many direct completions as TPS + MBAR
     drew tokens, divided by L. One seed drives everything through independent streams
     (``numpy.random.SeedSequence``): the biased run, the λ = 0 samples, the baseline, the bootstrap.
+    warn: raise the analysis's messages as warnings (they are in ``analysis.messages`` either way).
     """
     biased_seed, zero_seed, baseline_seed, bootstrap_seed = np.random.SeedSequence(seed).generate_state(4)
     biased = sample_biased(
@@ -524,6 +530,7 @@ def validate(
         rng=np.random.default_rng(bootstrap_seed),
         settings=settings,
         label=f"{sampler} + MBAR",
+        warn=warn,
     )
     baseline = sample_direct(problem, tokens // problem.completion_length, int(baseline_seed), progress=progress)
     return Validation(sampler, partition, tails, compare_direct(problem, baseline), analysis)
