@@ -34,17 +34,19 @@ book: env $(MATHJAX)
 	$(VENV)/bin/jupyter-book build -W -n --keep-going .
 	@echo "The book is at _build/html/index.html"
 
-## test: library tests (pytest) and notebook tests (nbval) in one run
+## test: lint and format check (ruff), library tests (pytest) and notebook tests (nbval) in one run
 test: env
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider -n 2 --dist loadfile
 
 ## model: rebuild the embedded default model from scratch (deterministic for a fixed seed)
 model: env
-	$(PY) -m rarelib.training --out data/models/story-gptneo --work build/model
+	$(PY) -m rarelib.storymodel.training --out data/models/story-gptneo --work build/model
 
 ## icl-model: rebuild the in-context-learning model of the Markov-chain chapter (data/models/icl-markov)
 icl-model: env
-	$(PY) -m rarelib.in_context --out data/models/icl-markov
+	$(PY) -m rarelib.companions.in_context --out data/models/icl-markov
 
 ## depth-models: rebuild the depth-2/4/8 story models of the equi-learning chapter (data/models/depth-models)
 depth-models: env

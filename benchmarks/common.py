@@ -9,6 +9,7 @@ them; each measurement records wall-clock seconds and this process's CPU seconds
 threads). With one torch thread, CPU seconds are what an idle machine would take; the load
 average before and after the run goes into every JSON file (:func:`machine`, :func:`write_results`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,20 +18,23 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Callable, Mapping, NamedTuple, Sequence, TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import torch
 
-from rarelib import diagnostics, exact, validation
+from rarelib.exact import solvable, validation
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PACKAGES = ("numpy", "scipy", "torch", "transformers", "pymbar", "arviz", "rarelib")
 MAX_RELATIVE_HALF_WIDTH = 0.5  # a tail estimate "reached": its 96% interval's half-width ≤ half the estimate
-PAPER_PROMPT = ("Once upon a time, in a big forest, there lived a little girl named Holly. "
-                "Holly played with her tractor.")  # the chapters' standard prompt for the default model
+PAPER_PROMPT = (
+    "Once upon a time, in a big forest, there lived a little girl named Holly. "
+    "Holly played with her tractor."
+)  # the chapters' standard prompt for the default model
 
 Result = TypeVar("Result")
 _IMPORTED = time.perf_counter()  # wall clock of the whole run: scripts import this module first
@@ -38,12 +42,14 @@ _IMPORTED = time.perf_counter()  # wall clock of the whole run: scripts import t
 
 # --------------------------------------------------------------------------- the machine
 
+
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (``platform.processor()`` elsewhere)."""
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
-                platform.processor())
+    return next(
+        (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor()
+    )
 
 
 def memory_gib() -> float | None:
@@ -66,14 +72,19 @@ def package_version(package: str) -> str | None:
 def machine() -> dict:
     """The machine and software as the run starts: CPU, cores, memory, torch threads, load average, versions."""
     return {
-        "cpu": cpu_model(), "cpu_count": os.cpu_count(), "memory_gib": memory_gib(),
-        "torch_threads": torch.get_num_threads(), "load_average_at_start": list(os.getloadavg()),
-        "python": platform.python_version(), "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "memory_gib": memory_gib(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_at_start": list(os.getloadavg()),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
         **{package: package_version(package) for package in PACKAGES},
     }
 
 
 # --------------------------------------------------------------------------- clocks
+
 
 class Seconds(NamedTuple):
     """Wall-clock and CPU seconds (CPU: this process, all threads)."""
@@ -82,15 +93,16 @@ class Seconds(NamedTuple):
     cpu: float
 
 
-def timed(run: Callable[[], Result]) -> tuple[Seconds, Result]:
-    """Run ``run()`` once; its wall and CPU seconds, and what it returned."""
+def timed(run: Callable[..., Result], *args, **kwargs) -> tuple[Seconds, Result]:
+    """Run ``run(*args, **kwargs)`` once; its wall and CPU seconds, and what it returned."""
     wall, cpu = time.perf_counter(), time.process_time()
-    result = run()
+    result = run(*args, **kwargs)
     return Seconds(time.perf_counter() - wall, time.process_time() - cpu), result
 
 
-def interleaved(contenders: Mapping[str, Callable[[], Result]], rounds: int, warm_up: bool = True
-                ) -> dict[str, list[Result]]:
+def interleaved(
+    contenders: Mapping[str, Callable[[], Result]], rounds: int, warm_up: bool = True
+) -> dict[str, list[Result]]:
     """Name → the ``rounds`` results of each contender, run in turn within every round (after one warm-up call each)."""
     if warm_up:
         for run in contenders.values():
@@ -109,52 +121,22 @@ def spread(values: Sequence[float]) -> dict:
 
 # --------------------------------------------------------------------------- tables
 
+
 def format_table(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence]) -> str:
     """A plain-text table: columns are (header, format spec such as ``".2f"``; ``"s"``: left-aligned text);
     None prints as ``—``."""
-    cells = [[("—" if value is None else format(value, spec)) for value, (_, spec) in zip(row, columns)]
-             for row in rows]
+    cells = [
+        [("—" if value is None else format(value, spec)) for value, (_, spec) in zip(row, columns)] for row in rows
+    ]
     widths = [max([len(header)] + [len(row[i]) for row in cells]) for i, (header, _) in enumerate(columns)]
     aligns = ["<" if spec == "s" else ">" for _, spec in columns]
-    return "\n".join("  ".join(f"{text:{align}{width}}" for text, align, width in zip(line, aligns, widths))
-                     for line in [[header for header, _ in columns], *cells])
+    return "\n".join(
+        "  ".join(f"{text:{align}{width}}" for text, align, width in zip(line, aligns, widths))
+        for line in [[header for header, _ in columns], *cells]
+    )
 
 
 # --------------------------------------------------------------------------- tail reach
-
-def relative_half_width(log10_estimate: np.ndarray, log10_interval: np.ndarray) -> np.ndarray:
-    """(A,) half-width of the interval (2, A) divided by the estimate (A,), from logs; NaN where the estimate is 0."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        offsets = 10.0 ** (np.asarray(log10_interval) - np.asarray(log10_estimate))
-        return np.where(np.isfinite(log10_estimate), (offsets[1] - offsets[0]) / 2.0, np.nan)
-
-
-def reached(log10_estimate: np.ndarray, log10_interval: np.ndarray,
-            max_relative_half_width: float = MAX_RELATIVE_HALF_WIDTH) -> np.ndarray:
-    """(A,) bool: a tail probability below 1 estimated with relative half-width ≤ ``max_relative_half_width``."""
-    log10_estimate = np.asarray(log10_estimate, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        return ((log10_estimate < 0.0) & np.isfinite(log10_estimate)
-                & (relative_half_width(log10_estimate, log10_interval) <= max_relative_half_width))
-
-
-def reach(log10_estimate: np.ndarray, log10_interval: np.ndarray) -> int:
-    """Index of the smallest estimated tail probability among those :func:`reached`; −1 if none is."""
-    ok = reached(log10_estimate, log10_interval)
-    if not ok.any():
-        return -1
-    candidates = np.flatnonzero(ok)
-    return int(candidates[np.argmin(np.asarray(log10_estimate)[candidates])])
-
-
-def wilson_log10_tail(phi: np.ndarray, thresholds: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
-    """Direct-sampling tails P(φ ≥ a) (side "upper") or P(φ ≤ a) ("lower") at ``thresholds`` (A,).
-
-    phi: (n,) i.i.d. samples. Returns log10 of the estimates (A,) and of their 96% Wilson bounds (2, A).
-    """
-    probability, interval = diagnostics.direct_tail(np.ravel(phi), thresholds, side)
-    with np.errstate(divide="ignore"):
-        return np.log10(probability), np.log10(interval)
 
 
 # --------------------------------------------------------------------------- the solvable model
@@ -162,25 +144,29 @@ def wilson_log10_tail(phi: np.ndarray, thresholds: np.ndarray, side: str) -> tup
 LOOP_PROBLEM = {"vocab_size": 5, "stay": 0.1, "entry": 0.005, "model_seed": 1, "prompt": "bca", "length": 14}
 
 
-def loop_problem(vocab_size: int, stay: float, entry: float, model_seed: int, prompt: str, length: int
-                 ) -> validation.Problem:
+def loop_problem(
+    vocab_size: int, stay: float, entry: float, model_seed: int, prompt: str, length: int
+) -> validation.Problem:
     """The benchmarks' solvable problem: φ = number of loop tokens in a completion of a repetition-loop Markov LM.
 
-    See :func:`rarelib.validation.repetition_loop_lm`; with the defaults ``LOOP_PROBLEM``, P(φ ≥ a) falls
+    See :func:`rarelib.exact.validation.repetition_loop_lm`; with the defaults ``LOOP_PROBLEM``, P(φ ≥ a) falls
     roughly like 0.1^a down to P(φ = 14) = 1e-14.
     """
-    model = validation.repetition_loop_lm(vocab_size, stay, entry, np.random.default_rng(model_seed),
-                                          name=f"loop-v{vocab_size}-s{model_seed}")
-    return validation.Problem(model, prompt, length, exact.AdditiveObservable("token_count", {0}))
+    model = validation.repetition_loop_lm(
+        vocab_size, stay, entry, np.random.default_rng(model_seed), name=f"loop-v{vocab_size}-s{model_seed}"
+    )
+    return validation.Problem(model, prompt, length, solvable.AdditiveObservable("token_count", {0}))
 
 
 def add_loop_problem_arguments(parser: argparse.ArgumentParser) -> None:
     """Options --vocab-size, --stay, --entry, --model-seed, --prompt, --length with the ``LOOP_PROBLEM`` defaults."""
     parser.add_argument("--vocab-size", type=int, default=LOOP_PROBLEM["vocab_size"])
-    parser.add_argument("--stay", type=float, default=LOOP_PROBLEM["stay"],
-                        help="probability that the loop token follows itself")
-    parser.add_argument("--entry", type=float, default=LOOP_PROBLEM["entry"],
-                        help="probability that it follows any other token")
+    parser.add_argument(
+        "--stay", type=float, default=LOOP_PROBLEM["stay"], help="probability that the loop token follows itself"
+    )
+    parser.add_argument(
+        "--entry", type=float, default=LOOP_PROBLEM["entry"], help="probability that it follows any other token"
+    )
     parser.add_argument("--model-seed", type=int, default=LOOP_PROBLEM["model_seed"])
     parser.add_argument("--prompt", default=LOOP_PROBLEM["prompt"], help="text over the symbols a (loop), b, c, d, e")
     parser.add_argument("--length", type=int, default=LOOP_PROBLEM["length"], help="completion length L")
@@ -192,6 +178,7 @@ def loop_problem_from(args: argparse.Namespace) -> validation.Problem:
 
 
 # --------------------------------------------------------------------------- command line and results
+
 
 def parser(description: str, output: Path) -> argparse.ArgumentParser:
     """An argument parser with --smoke (a tiny run, for the tests), --threads and --output."""
@@ -216,9 +203,11 @@ def write_results(path: Path, benchmark: str, settings: Mapping, results, machin
     seconds = Seconds(time.perf_counter() - _IMPORTED, time.process_time())
     settings = {key: str(value) if isinstance(value, Path) else value for key, value in settings.items()}
     report = {
-        "benchmark": benchmark, "settings": settings,
+        "benchmark": benchmark,
+        "settings": settings,
         "machine": {**machine_at_start, "load_average_at_end": list(os.getloadavg())},
-        "run_seconds": seconds._asdict(), "results": results,
+        "run_seconds": seconds._asdict(),
+        "results": results,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(validation.json_ready(report), indent=2) + "\n")

@@ -1,15 +1,15 @@
 """Exact validation: annealed TPS + MBAR (and parallel tempering) against a solvable model's exact tails.
 
-The model (:func:`rarelib.validation.repetition_loop_lm`): an order-1 Markov LM over 5 tokens whose
+The model (:func:`rarelib.exact.validation.repetition_loop_lm`): an order-1 Markov LM over 5 tokens whose
 token 0 is a repetition loop — it follows itself with probability 0.1 and any other token with
 probability 0.005; the other rows are random (Dirichlet). Prompt "bca" ends in the loop token;
 φ = the number of loop tokens in a completion of 14 tokens. Under direct sampling
 P(φ ≥ a) falls roughly like 0.1^a: P(φ ≥ 13) ≈ 1.6e-13, P(φ = 14) = 1e-14, far beyond the ~1e-7
 that direct sampling with the same token budget can see. The exact law comes from
-:func:`rarelib.exact.exact_distribution`.
+:func:`rarelib.exact.solvable.exact_distribution`.
 
 The samplers run unchanged through the ``CausalLM`` interface: a bias ladder chosen by
-:func:`rarelib.validation.bias_ladder` from the exact tilted means (one tilted standard deviation
+:func:`rarelib.exact.validation.bias_ladder` from the exact tilted means (one tilted standard deviation
 apart, up to ⟨φ⟩ = 3: under every tilt the loop length stays roughly geometric, so the last bias
 still puts about 1% of its samples at φ ≥ 13), TPS over it, direct samples as
 λ = 0, MBAR with the paper's settings (10% burn-in, R-hat < 1.1, 100-replica chain bootstrap, 96%
@@ -17,7 +17,7 @@ intervals). Acceptance (per sampler): the exact value inside the 96% interval at
 thresholds where TPS + MBAR has data, and |log10(estimate/exact)| ≤ 0.3 at the smallest tail it
 reaches, which must be ≤ 1e-12. Writes benchmarks/results/exact_validation.json.
 
-Also the reach of each estimator (:func:`common.reach`): the smallest tail estimated with a 96%
+Also the reach of each estimator (:func:`rarelib.logspace.reach`): the smallest tail estimated with a 96%
 interval no wider than ±50% of the estimate.
 
     python benchmarks/exact_validation.py                      # both samplers: ≈ 6 CPU-minutes
@@ -25,15 +25,14 @@ interval no wider than ±50% of the estimate.
     python benchmarks/exact_validation.py --guided --target-mean 11   # guided moves, a longer ladder
     python benchmarks/exact_validation.py --smoke              # a few seconds
 """
+
 from __future__ import annotations
 
 import common  # noqa: I001  (first: it starts the run's wall clock)
-
-import warnings
-
 import numpy as np
 
-from rarelib import reweighting, validation
+from rarelib import logspace
+from rarelib.exact import validation
 
 RESULTS = common.RESULTS_DIR / "exact_validation.json"
 MIN_COVERAGE = 0.9
@@ -52,9 +51,11 @@ def arguments():
     parser.add_argument("--chains", type=int, default=32)
     parser.add_argument("--direct", type=int, default=20000, help="direct samples used as the λ = 0 state")
     parser.add_argument("--thin", type=int, default=20, help="keep every thin-th TPS draw for MBAR")
-    parser.add_argument("--guided", action="store_true",
-                        help="guided moves: regrown tokens tilted towards the loop token (rarelib.tps); default "
-                             "forward shooting")
+    parser.add_argument(
+        "--guided",
+        action="store_true",
+        help="guided moves: regrown tokens tilted towards the loop token (rarelib.tps); default forward shooting",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.smoke:
@@ -77,13 +78,18 @@ def acceptance(summary: dict) -> dict:
 def reach_summary(tails: validation.TailComparison) -> dict:
     """The estimator's reach (threshold, exact, estimate, log10 ratio, covered; None if nothing is reached)
     and, at every threshold, whether it is reached and the relative half-width of its interval."""
-    index = common.reach(tails.log10_estimate, tails.log10_interval)
-    at_reach = {"threshold": tails.thresholds, "log10_exact": tails.log10_exact, "log10_estimate": tails.log10_estimate,
-                "log10_ratio": tails.log10_ratio, "covered": tails.covered}
+    index = logspace.reach_index(tails.estimate, common.MAX_RELATIVE_HALF_WIDTH)
+    at_reach = {
+        "threshold": tails.thresholds,
+        "log10_exact": tails.log10_exact,
+        "log10_estimate": tails.log10_estimate,
+        "log10_ratio": tails.log10_ratio,
+        "covered": tails.covered,
+    }
     return {
         "reach": {name: None if index < 0 else values[index] for name, values in at_reach.items()},
-        "reached": common.reached(tails.log10_estimate, tails.log10_interval),
-        "relative_half_width": common.relative_half_width(tails.log10_estimate, tails.log10_interval),
+        "reached": logspace.reached(tails.estimate, common.MAX_RELATIVE_HALF_WIDTH),
+        "relative_half_width": tails.estimate.relative_half_width,
     }
 
 
@@ -93,37 +99,64 @@ def main() -> None:
     problem = common.loop_problem_from(args)
     model = problem.model
     ladder = validation.bias_ladder(problem.exact_tilted_mean, args.target_mean, args.spacing)
-    print(f"model {model.name}: stay={args.stay}, entry={args.entry}; prompt {args.prompt!r}, L={args.length}, "
-          f"φ = count of {model.symbols[0]!r}; ⟨φ⟩_0 = {float(problem.exact_tilted_mean(0.0)):.3f}")
+    print(
+        f"model {model.name}: stay={args.stay}, entry={args.entry}; prompt {args.prompt!r}, L={args.length}, "
+        f"φ = count of {model.symbols[0]!r}; ⟨φ⟩_0 = {float(problem.exact_tilted_mean(0.0)):.3f}"
+    )
     means = problem.exact_tilted_mean(ladder)
     print(f"ladder λ = {np.round(ladder, 4).tolist()}, ⟨φ⟩_λ = {np.round(means, 2).tolist()}\n")
     move = {"guide": sorted(problem.observable.tokens)} if args.guided else None
     results = []
     for sampler in args.samplers:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", reweighting.ReweightingWarning)  # printed below from analysis.messages
-            seconds, outcome = common.timed(lambda: validation.validate(
-                problem, ladder, sampler=sampler, n_steps=args.steps, n_chains=args.chains, n_direct=args.direct,
-                seed=args.seed, thin=args.thin, move=move))
+        seconds, outcome = common.timed(
+            validation.validate,
+            problem,
+            ladder,
+            sampler=sampler,
+            n_steps=args.steps,
+            n_chains=args.chains,
+            n_direct=args.direct,
+            seed=args.seed,
+            thin=args.thin,
+            move=move,
+            warn=False,
+        )
         summary = outcome.to_dict()
         checks = acceptance(summary)
         segments = outcome.analysis.segments
-        results.append({**summary, "acceptance": checks, "seconds": seconds._asdict(),
-                        "segment_bias": segments.bias, "rhat": segments.rhat_rank,
-                        "acceptance_rate": segments.acceptance,
-                        "mbar_reach": reach_summary(outcome.tails), "direct_reach": reach_summary(outcome.direct)})
+        results.append(
+            {
+                **summary,
+                "acceptance": checks,
+                "seconds": seconds._asdict(),
+                "segment_bias": segments.bias,
+                "rhat": segments.rhat_rank,
+                "acceptance_rate": segments.acceptance,
+                "mbar_reach": reach_summary(outcome.tails),
+                "direct_reach": reach_summary(outcome.direct),
+            }
+        )
         print(validation.format_table(outcome))
         for message in outcome.analysis.messages:
             print("  note:", message)
-        for label, reach in (("MBAR", results[-1]["mbar_reach"]["reach"]),
-                             ("direct", results[-1]["direct_reach"]["reach"])):
+        for label, reach in (
+            ("MBAR", results[-1]["mbar_reach"]["reach"]),
+            ("direct", results[-1]["direct_reach"]["reach"]),
+        ):
             if reach["threshold"] is not None:
-                print(f"{label} reach (96% half-width ≤ 50%): P(φ ≥ {reach['threshold']:g}) = "
-                      f"10^{reach['log10_exact']:.2f}, log10(estimate/exact) = {reach['log10_ratio']:+.2f}")
-        print(f"acceptance: {'PASSED' if checks['passed'] else 'FAILED'} {checks} ({seconds.cpu:.0f} CPU-s)\n",
-              flush=True)
-    report = {"ladder": ladder, "exact_log10_tail": problem.exact.log_prob_at_least(problem.thresholds) / np.log(10),
-              "thresholds": problem.thresholds, "samplers": results}
+                print(
+                    f"{label} reach (96% half-width ≤ 50%): P(φ ≥ {reach['threshold']:g}) = "
+                    f"10^{reach['log10_exact']:.2f}, log10(estimate/exact) = {reach['log10_ratio']:+.2f}"
+                )
+        print(
+            f"acceptance: {'PASSED' if checks['passed'] else 'FAILED'} {checks} ({seconds.cpu:.0f} CPU-s)\n", flush=True
+        )
+    report = {
+        "ladder": ladder,
+        "exact_log10_tail": problem.exact.log_prob_at_least(problem.thresholds) / np.log(10),
+        "thresholds": problem.thresholds,
+        "samplers": results,
+    }
     common.write_results(args.output, "exact_validation", vars(args), report, machine)
 
 

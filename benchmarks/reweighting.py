@@ -13,12 +13,12 @@ Writes benchmarks/results/reweighting.json.
     python benchmarks/reweighting.py           # 1e4 … 4e6 samples, 2 … 40 states (≈ 3 CPU-minutes, 3.5 GiB)
     python benchmarks/reweighting.py --smoke   # up to 1e4 samples and 5 states
 """
-from __future__ import annotations
 
-import common  # noqa: I001  (first: it starts the run's wall clock)
+from __future__ import annotations
 
 import tracemalloc
 
+import common  # noqa: I001  (first: it starts the run's wall clock)
 import numpy as np
 
 from rarelib import reweighting, storage
@@ -28,8 +28,12 @@ SAMPLE_SIZES = (10_000, 30_000, 100_000, 300_000, 1_000_000, 4_000_000)
 STATE_COUNTS = (2, 5, 10, 20, 40)
 STATES_FOR_SIZE_SWEEP = 10
 SAMPLES_FOR_STATE_SWEEP = 100_000
-SMOKE = {"sample_sizes": (2_000, 10_000), "state_counts": (2, 5), "states_for_size_sweep": 5,
-         "samples_for_state_sweep": 10_000}
+SMOKE = {
+    "sample_sizes": (2_000, 10_000),
+    "state_counts": (2, 5),
+    "states_for_size_sweep": 5,
+    "samples_for_state_sweep": 10_000,
+}
 RESULTS = common.RESULTS_DIR / "reweighting.json"
 
 
@@ -49,7 +53,8 @@ def measure(n_samples: int, n_states: int, rng: np.random.Generator) -> dict:
     tracemalloc.start()
     solve, fit = common.timed(lambda: reweighting.solve_mbar(selection))
     uncertainty, (log_z, log_z_std) = common.timed(
-        lambda: (reweighting.sampled_log_partition(fit), reweighting.overlap_matrix(fit))[0])
+        lambda: (reweighting.sampled_log_partition(fit), reweighting.overlap_matrix(fit))[0]
+    )
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     warm, _ = common.timed(lambda: reweighting.solve_mbar(selection, reweighting.log_partition(fit, fit.states)))
@@ -58,9 +63,11 @@ def measure(n_samples: int, n_states: int, rng: np.random.Generator) -> dict:
     return {
         "samples": int(selection.samples_per_state.sum()),
         "states": n_states,
-        **{f"{name}_{clock}_s": getattr(seconds, clock) for name, seconds in
-           (("solve", solve), ("warm_solve", warm), ("uncertainty_and_overlap", uncertainty))
-           for clock in ("wall", "cpu")},
+        **{
+            f"{name}_{clock}_s": getattr(seconds, clock)
+            for name, seconds in (("solve", solve), ("warm_solve", warm), ("uncertainty_and_overlap", uncertainty))
+            for clock in ("wall", "cpu")
+        },
         "peak_mib": peak / 2**20,
         "max_log_z_error_in_std": float(np.max(np.abs(log_z - exact)[resolved] / log_z_std[resolved])),
     }
@@ -69,24 +76,54 @@ def measure(n_samples: int, n_states: int, rng: np.random.Generator) -> dict:
 def main() -> None:
     parser = common.parser(__doc__, RESULTS)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-samples", type=float, default=max(SAMPLE_SIZES),
-                        help="leave out the sample sizes above this (the largest needs ≈ 3.5 GiB)")
+    parser.add_argument(
+        "--max-samples",
+        type=float,
+        default=max(SAMPLE_SIZES),
+        help="leave out the sample sizes above this (the largest needs ≈ 3.5 GiB)",
+    )
     args = parser.parse_args()
     sizes, counts, states_for_sizes, samples_for_states = (
-        SMOKE.values() if args.smoke else (SAMPLE_SIZES, STATE_COUNTS, STATES_FOR_SIZE_SWEEP, SAMPLES_FOR_STATE_SWEEP))
+        SMOKE.values() if args.smoke else (SAMPLE_SIZES, STATE_COUNTS, STATES_FOR_SIZE_SWEEP, SAMPLES_FOR_STATE_SWEEP)
+    )
     sizes = [n for n in sizes if n <= args.max_samples]
     machine = common.start(args)
     rng = np.random.default_rng(args.seed)
-    columns = [("sweep", "s"), ("samples", "d"), ("states", "d"), ("solve CPU-s", ".3f"), ("warm CPU-s", ".3f"),
-               ("unc+ovl CPU-s", ".3f"), ("peak MiB", ".1f"), ("max |err|/σ", ".2f")]
+    columns = [
+        ("sweep", "s"),
+        ("samples", "d"),
+        ("states", "d"),
+        ("solve CPU-s", ".3f"),
+        ("warm CPU-s", ".3f"),
+        ("unc+ovl CPU-s", ".3f"),
+        ("peak MiB", ".1f"),
+        ("max |err|/σ", ".2f"),
+    ]
     rows = []
-    for sweep, cases in (("samples", [(n, states_for_sizes) for n in sizes]),
-                         ("states", [(samples_for_states, k) for k in counts])):
+    for sweep, cases in (
+        ("samples", [(n, states_for_sizes) for n in sizes]),
+        ("states", [(samples_for_states, k) for k in counts]),
+    ):
         for n_samples, n_states in cases:
             rows.append({"sweep": sweep, **measure(n_samples, n_states, rng)})
-    print(common.format_table(columns, [
-        (row["sweep"], row["samples"], row["states"], row["solve_cpu_s"], row["warm_solve_cpu_s"],
-         row["uncertainty_and_overlap_cpu_s"], row["peak_mib"], row["max_log_z_error_in_std"]) for row in rows]))
+    print(
+        common.format_table(
+            columns,
+            [
+                (
+                    row["sweep"],
+                    row["samples"],
+                    row["states"],
+                    row["solve_cpu_s"],
+                    row["warm_solve_cpu_s"],
+                    row["uncertainty_and_overlap_cpu_s"],
+                    row["peak_mib"],
+                    row["max_log_z_error_in_std"],
+                )
+                for row in rows
+            ],
+        )
+    )
     settings = {**vars(args), "n_chains": N_CHAINS, "solver": reweighting.MBAR_SOLVER}
     common.write_results(args.output, "reweighting", settings, {"rows": rows}, machine)
 

@@ -24,16 +24,16 @@ per wall-second. Also TPS regrowth for several ``join_groups`` (the batching cho
     python benchmarks/sampling.py --model random  # a random GPT-Neo of the default model's size
     python benchmarks/sampling.py --smoke         # a few seconds
 """
-from __future__ import annotations
 
-import common  # noqa: I001  (first: it starts the run's wall clock)
+from __future__ import annotations
 
 import statistics
 
+import common  # noqa: I001  (first: it starts the run's wall clock)
 import torch
 
 from rarelib import direct, generation, models, tps, workflow
-from rarelib.training import TrainingConfig
+from rarelib.storymodel.training import TrainingConfig
 
 RESULTS = common.RESULTS_DIR / "sampling.json"
 REFERENCE = "generate (HF)"
@@ -62,17 +62,25 @@ def load_model(name: str):
         shape = TrainingConfig()
         printable = "".join(chr(i) for i in range(32, 127))
         alphabet = printable + "".join(chr(0x4E00 + i) for i in range(shape.vocab_size - len(printable)))
-        return models.random_model("gpt-neo", alphabet=alphabet, context_length=shape.context_length,
-                                   n_layer=shape.num_layers, n_embd=shape.hidden_size, n_head=shape.num_heads)
+        return models.random_model(
+            "gpt-neo",
+            alphabet=alphabet,
+            context_length=shape.context_length,
+            n_layer=shape.num_layers,
+            n_embd=shape.hidden_size,
+            n_head=shape.num_heads,
+        )
     return models.load(name)
 
 
 # Each measure_* returns (Seconds, new tokens, token positions fed to the model).
 
+
 def measure_direct(lm, prompt_ids, batch, length):
     counting = CountingLM(lm)
-    seconds, _ = common.timed(lambda: direct.sample(counting, prompt_ids, batch, length, observables=(),
-                                                    batch_size=batch, progress=False))
+    seconds, _ = common.timed(
+        lambda: direct.sample(counting, prompt_ids, batch, length, observables=(), batch_size=batch, progress=False)
+    )
     return seconds, batch * length, counting.positions
 
 
@@ -102,9 +110,17 @@ def measure_scoring(lm, prompt_ids, completions):
 def measure_generate(lm, prompt_ids, batch, length):
     inputs = prompt_ids.expand(batch, -1).to(lm.device)
     with torch.inference_mode():
-        seconds, out = common.timed(lambda: lm.model.generate(
-            inputs, attention_mask=torch.ones_like(inputs), do_sample=True, top_k=0, temperature=1.0,
-            min_new_tokens=length, max_new_tokens=length, pad_token_id=lm.model.config.eos_token_id))
+        seconds, out = common.timed(
+            lm.model.generate,
+            inputs,
+            attention_mask=torch.ones_like(inputs),
+            do_sample=True,
+            top_k=0,
+            temperature=1.0,
+            min_new_tokens=length,
+            max_new_tokens=length,
+            pad_token_id=lm.model.config.eos_token_id,
+        )
     assert out.shape == (batch, len(prompt_ids) + length)
     return seconds, batch * length, batch * (len(prompt_ids) + length - 1)
 
@@ -116,10 +132,12 @@ def contenders(lm, prompt_ids, batch, length, tps_steps, generator) -> dict:
         REFERENCE: lambda: measure_generate(lm, prompt_ids, batch, length),
         "direct": lambda: measure_direct(lm, prompt_ids, batch, length),
         "TPS proposals": lambda: measure_tps(lm, prompt_ids, batch, length, tps_steps, generator),
-        "TPS, sentence-end guide": lambda: measure_tps(lm, prompt_ids, batch, length, tps_steps, generator,
-                                                       **workflow.guided_move(lm, "sentence ends")),
-        "TPS, temperature guide": lambda: measure_tps(lm, prompt_ids, batch, length, tps_steps, generator,
-                                                      **workflow.guided_move(lm, "temperature")),
+        "TPS, sentence-end guide": lambda: measure_tps(
+            lm, prompt_ids, batch, length, tps_steps, generator, **workflow.guided_move(lm, "sentence ends")
+        ),
+        "TPS, temperature guide": lambda: measure_tps(
+            lm, prompt_ids, batch, length, tps_steps, generator, **workflow.guided_move(lm, "temperature")
+        ),
         "scoring (ceiling)": lambda: measure_scoring(lm, prompt_ids, completions),
     }
 
@@ -142,7 +160,8 @@ def with_ratios(results: dict) -> dict:
             rates, base = entry[f"tokens_per_{clock}_s"], reference[f"tokens_per_{clock}_s"]
             entry[f"ratio_to_generate_{clock}"] = rates["median"] / base["median"]
             entry[f"paired_ratio_to_generate_{clock}"] = common.spread(
-                [rate / one for rate, one in zip(rates["all"], base["all"])])
+                [rate / one for rate, one in zip(rates["all"], base["all"])]
+            )
     return results
 
 
@@ -155,21 +174,50 @@ def join_group_rounds(lm, prompt_ids, batch, length, rounds, generator) -> dict:
         cuts = torch.randint(0, length, (batch,), generator=generator)
         uniforms = torch.rand((batch, length), generator=generator, dtype=torch.float64)
         for groups in JOIN_GROUPS:
-            seconds, _ = common.timed(lambda: generation.regrow(lm, context, start.completions, start.token_logprobs,
-                                                                cuts, uniforms, join_groups=groups))
+            seconds, _ = common.timed(
+                generation.regrow,
+                lm,
+                context,
+                start.completions,
+                start.token_logprobs,
+                cuts,
+                uniforms,
+                join_groups=groups,
+            )
             measured[groups].append(int((length - cuts).sum()) / seconds.cpu)
-    return {str(groups): {"tokens_per_cpu_s": common.spread(rates),
-                          "paired_ratio_to_one_group": common.spread([r / one for r, one in zip(rates, measured[1])])}
-            for groups, rates in measured.items()}
+    return {
+        str(groups): {
+            "tokens_per_cpu_s": common.spread(rates),
+            "paired_ratio_to_one_group": common.spread([r / one for r, one in zip(rates, measured[1])]),
+        }
+        for groups, rates in measured.items()
+    }
 
 
 def print_table(results: dict, length: int) -> None:
-    columns = [("L", "d"), ("method", "s"), ("tokens/CPU-s", ".0f"), ("min–max", "s"), ("× generate", ".2f"),
-               ("tokens/wall-s", ".0f"), ("× generate", ".2f"), ("useful/fed", ".2f")]
-    rows = [(length, name, entry["tokens_per_cpu_s"]["median"],
-             f"{entry['tokens_per_cpu_s']['min']:.0f}–{entry['tokens_per_cpu_s']['max']:.0f}",
-             entry["ratio_to_generate_cpu"], entry["tokens_per_wall_s"]["median"], entry["ratio_to_generate_wall"],
-             entry["useful_fraction"]) for name, entry in results.items()]
+    columns = [
+        ("L", "d"),
+        ("method", "s"),
+        ("tokens/CPU-s", ".0f"),
+        ("min–max", "s"),
+        ("× generate", ".2f"),
+        ("tokens/wall-s", ".0f"),
+        ("× generate", ".2f"),
+        ("useful/fed", ".2f"),
+    ]
+    rows = [
+        (
+            length,
+            name,
+            entry["tokens_per_cpu_s"]["median"],
+            f"{entry['tokens_per_cpu_s']['min']:.0f}–{entry['tokens_per_cpu_s']['max']:.0f}",
+            entry["ratio_to_generate_cpu"],
+            entry["tokens_per_wall_s"]["median"],
+            entry["ratio_to_generate_wall"],
+            entry["useful_fraction"],
+        )
+        for name, entry in results.items()
+    ]
     print(common.format_table(columns, rows))
 
 
@@ -180,9 +228,11 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[64, 100], help="completion lengths L")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians and min–max are reported")
     parser.add_argument("--tps-steps", type=int, default=4, help="TPS steps per round")
-    parser.add_argument("--prompt", default=None,
-                        help="default: the chapters' prompt; its first 16 characters for --model random, whose "
-                             "tokens are characters")
+    parser.add_argument(
+        "--prompt",
+        default=None,
+        help="default: the chapters' prompt; its first 16 characters for --model random, whose tokens are characters",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.smoke:
@@ -195,27 +245,44 @@ def main() -> None:
     calls = {}
     for length in args.lengths:
         generation.check_completion_length(lm, len(prompt_ids), length)
-        calls.update({(length, name): run for name, run in
-                      contenders(lm, prompt_ids, args.batch, length, args.tps_steps, generator).items()})
+        calls.update(
+            {
+                (length, name): run
+                for name, run in contenders(lm, prompt_ids, args.batch, length, args.tps_steps, generator).items()
+            }
+        )
     measured = common.interleaved(calls, args.rounds)
 
-    print(f"model {lm.name}, batch {args.batch}, prompt {len(prompt_ids)} tokens, {torch.get_num_threads()} torch "
-          f"thread(s); median (and min–max) of {args.rounds} interleaved rounds")
+    print(
+        f"model {lm.name}, batch {args.batch}, prompt {len(prompt_ids)} tokens, {torch.get_num_threads()} torch "
+        f"thread(s); median (and min–max) of {args.rounds} interleaved rounds"
+    )
     throughput = {}
     for length in args.lengths:
         results = with_ratios({name: summarize(rounds) for (at, name), rounds in measured.items() if at == length})
         print_table(results, length)
         throughput[str(length)] = results
     join_groups = join_group_rounds(lm, prompt_ids, args.batch, args.lengths[0], args.rounds, generator)
-    print(f"TPS regrowth at L = {args.lengths[0]}, tokens/CPU-s by join_groups (× one group, paired): " + ", ".join(
-        f"{groups}: {entry['tokens_per_cpu_s']['median']:.0f} (×{entry['paired_ratio_to_one_group']['median']:.2f})"
-        for groups, entry in join_groups.items()))
+    print(
+        f"TPS regrowth at L = {args.lengths[0]}, tokens/CPU-s by join_groups (× one group, paired): "
+        + ", ".join(
+            f"{groups}: {entry['tokens_per_cpu_s']['median']:.0f} (×{entry['paired_ratio_to_one_group']['median']:.2f})"
+            for groups, entry in join_groups.items()
+        )
+    )
 
-    settings = {**vars(args), "model": lm.name, "parameters": sum(p.numel() for p in lm.model.parameters()),
-                "vocab_size": lm.vocab_size, "prompt": prompt, "prompt_tokens": len(prompt_ids),
-                "device": str(lm.device)}
-    common.write_results(args.output, "sampling", settings,
-                         {"throughput": throughput, "tps_join_groups": join_groups}, machine)
+    settings = {
+        **vars(args),
+        "model": lm.name,
+        "parameters": sum(p.numel() for p in lm.model.parameters()),
+        "vocab_size": lm.vocab_size,
+        "prompt": prompt,
+        "prompt_tokens": len(prompt_ids),
+        "device": str(lm.device),
+    }
+    common.write_results(
+        args.output, "sampling", settings, {"throughput": throughput, "tps_join_groups": join_groups}, machine
+    )
 
 
 if __name__ == "__main__":

@@ -10,16 +10,16 @@ regrown tokens (medians, min–max over rounds). Writes benchmarks/results/scali
     python benchmarks/scaling.py           # ≈ 2 CPU-minutes
     python benchmarks/scaling.py --smoke   # a few seconds
 """
-from __future__ import annotations
 
-import common  # noqa: I001  (first: it starts the run's wall clock)
+from __future__ import annotations
 
 import statistics
 
+import common  # noqa: I001  (first: it starts the run's wall clock)
 import torch
+from sampling import load_model, measure_tps
 
 from rarelib import generation
-from sampling import load_model, measure_tps
 
 RESULTS = common.RESULTS_DIR / "scaling.json"
 
@@ -54,24 +54,57 @@ def main() -> None:
     for length in {*args.lengths, args.length_for_chains}:
         generation.check_completion_length(lm, len(prompt_ids), length)
     generator = torch.Generator().manual_seed(args.seed)
-    configurations = ([("length", args.chains_for_lengths, length) for length in args.lengths]
-                      + [("chains", chains, args.length_for_chains) for chains in args.chains])
+    configurations = [("length", args.chains_for_lengths, length) for length in args.lengths] + [
+        ("chains", chains, args.length_for_chains) for chains in args.chains
+    ]
     measure_tps(lm, prompt_ids, min(args.chains), min(args.lengths), 1, generator)  # one warm-up call suffices
     measured = common.interleaved(
-        {(sweep, chains, length): (lambda chains=chains, length=length:
-                                   measure_tps(lm, prompt_ids, chains, length, args.tps_steps, generator))
-         for sweep, chains, length in configurations}, args.rounds, warm_up=False)
+        {
+            (sweep, chains, length): (
+                lambda chains=chains, length=length: measure_tps(
+                    lm, prompt_ids, chains, length, args.tps_steps, generator
+                )
+            )
+            for sweep, chains, length in configurations
+        },
+        args.rounds,
+        warm_up=False,
+    )
 
-    rows = [{"sweep": sweep, "chains": chains, "completion_length": length, **summarize(rounds, args.tps_steps)}
-            for (sweep, chains, length), rounds in measured.items()]
-    print(f"TPS steps on {lm.name}, {torch.get_num_threads()} torch thread(s); median (min–max) of {args.rounds} "
-          f"interleaved rounds of {args.tps_steps} steps")
-    columns = [("sweep", "s"), ("chains", "d"), ("L", "d"), ("CPU-s/step", ".3f"), ("min–max", "s"),
-               ("tokens/CPU-s", ".0f"), ("useful/fed", ".2f")]
-    print(common.format_table(columns, [
-        (row["sweep"], row["chains"], row["completion_length"], row["cpu_s_per_step"]["median"],
-         f"{row['cpu_s_per_step']['min']:.3f}–{row['cpu_s_per_step']['max']:.3f}",
-         row["tokens_per_cpu_s"]["median"], row["useful_fraction"]) for row in rows]))
+    rows = [
+        {"sweep": sweep, "chains": chains, "completion_length": length, **summarize(rounds, args.tps_steps)}
+        for (sweep, chains, length), rounds in measured.items()
+    ]
+    print(
+        f"TPS steps on {lm.name}, {torch.get_num_threads()} torch thread(s); median (min–max) of {args.rounds} "
+        f"interleaved rounds of {args.tps_steps} steps"
+    )
+    columns = [
+        ("sweep", "s"),
+        ("chains", "d"),
+        ("L", "d"),
+        ("CPU-s/step", ".3f"),
+        ("min–max", "s"),
+        ("tokens/CPU-s", ".0f"),
+        ("useful/fed", ".2f"),
+    ]
+    print(
+        common.format_table(
+            columns,
+            [
+                (
+                    row["sweep"],
+                    row["chains"],
+                    row["completion_length"],
+                    row["cpu_s_per_step"]["median"],
+                    f"{row['cpu_s_per_step']['min']:.3f}–{row['cpu_s_per_step']['max']:.3f}",
+                    row["tokens_per_cpu_s"]["median"],
+                    row["useful_fraction"],
+                )
+                for row in rows
+            ],
+        )
+    )
     settings = {**vars(args), "model": lm.name, "prompt": common.PAPER_PROMPT, "prompt_tokens": len(prompt_ids)}
     common.write_results(args.output, "scaling", settings, {"rows": rows}, machine)
 

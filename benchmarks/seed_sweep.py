@@ -7,16 +7,16 @@ passes there too; a check that fails for some seed is a coin flip elsewhere.
 Each (chapter, seed) runs as its own papermill process, two at a time on two cores, and its
 outcome is written to the JSON file as soon as it ends, so the sweep resumes where it stopped:
 an entry is re-run only when it is missing, or when the chapter or a library module it runs
-(followed through the library's own imports) changed since it was computed (``--rerun-failed`` also retries failures). The chapters' sampled runs are cached in
+(followed through the library's own imports) changed since it was computed (``--rerun-failed`` also
+retries failures). The chapters' sampled runs are cached in
 ``_build/runs`` (rarelib.workflow), so chapters sharing a seed share their runs.
 
     python benchmarks/seed_sweep.py                      # chapters 00–12, seeds 1–8
     python benchmarks/seed_sweep.py --chapters 05 06 --seeds 3 4
 """
+
 from __future__ import annotations
 
-import ast
-import hashlib
 import json
 import os
 import subprocess
@@ -32,7 +32,6 @@ from rarelib import params
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
-LIBRARY = REPO / "rarelib"
 DEFAULT_SEEDS = tuple(range(1, 9))
 OUTPUT = common.RESULTS_DIR / "seed_sweep.json"
 
@@ -45,50 +44,14 @@ def chapter_notebooks(prefixes: list[str] | None) -> list[Path]:
     chosen = [path for path in notebooks if any(path.stem.startswith(prefix) for prefix in prefixes)]
     unknown = [prefix for prefix in prefixes if not any(path.stem.startswith(prefix) for path in notebooks)]
     if unknown:
-        raise SystemExit(f"--chapters: no chapter starts with {unknown}; the chapters are "
-                         f"{[path.stem for path in notebooks]}")
+        raise SystemExit(
+            f"--chapters: no chapter starts with {unknown}; the chapters are {[path.stem for path in notebooks]}"
+        )
     return chosen
 
 
-def rarelib_imports(source: str) -> set[str]:
-    """Names of the rarelib modules that Python ``source`` imports (``from rarelib import x``, ``rarelib.x``)."""
-    names = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "rarelib":
-            parts = node.module.split(".")[1:]
-            names.update([".".join(parts)] if parts else [alias.name for alias in node.names])
-        elif isinstance(node, ast.Import):
-            names.update(alias.name.split(".", 1)[1] for alias in node.names if alias.name.startswith("rarelib."))
-    return names
-
-
-def library_files(notebook: Path) -> list[Path]:
-    """The library's source files that a chapter runs: its rarelib imports, followed through the library."""
-    code = "\n".join(cell.source for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code")
-    code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
-    seen, queue = set(), sorted(rarelib_imports(code) | {"__init__"})
-    while queue:
-        name = queue.pop()
-        path = next((candidate for candidate in (LIBRARY / f"{name.replace('.', '/')}.py",
-                                                 LIBRARY / name.replace(".", "/") / "__init__.py")
-                     if candidate.is_file()), None)
-        if path is None or path in seen:
-            continue
-        seen.add(path)
-        queue.extend(rarelib_imports(path.read_text()))
-    return sorted(seen)
-
-
-def code_fingerprint(notebook: Path) -> str:
-    """Hash of the notebook and of the library files it runs: an outcome is stale once either changes."""
-    digest = hashlib.sha256(notebook.read_bytes())
-    for source in library_files(notebook):
-        digest.update(source.relative_to(REPO).as_posix().encode() + source.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def failing_error(executed: Path) -> str | None:
-    """"Name: message" of the first error output in an executed notebook (None if it has none or is unreadable)."""
+    """ "Name: message" of the first error output in an executed notebook (None if it has none or is unreadable)."""
     try:
         notebook = nbformat.read(executed, as_version=4)
     except (OSError, ValueError):
@@ -106,10 +69,21 @@ def run_chapter(notebook: Path, seed: int, parameters: list[list[str]], out_dir:
     executed = out_dir / f"{notebook.stem}-seed{seed}.ipynb"
     known = params.defaults(notebook.stem)  # a chapter refuses parameters it does not have (chapter 12: no seed)
     given = ([["seed", str(seed)]] if "seed" in known else []) + [pair for pair in parameters if pair[0] in known]
-    command = [sys.executable, "-m", "papermill", str(notebook), str(executed), "-k", "python3",
-               "--cwd", str(NOTEBOOKS), "--no-progress-bar", *[flag for name, value in given for flag in ("-p", name, value)]]
+    command = [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(notebook),
+        str(executed),
+        "-k",
+        "python3",
+        "--cwd",
+        str(NOTEBOOKS),
+        "--no-progress-bar",
+        *[flag for name, value in given for flag in ("-p", name, value)],
+    ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    code = code_fingerprint(notebook)  # of the code as the run starts
+    code = params.chapter_fingerprint(notebook.stem)  # of the code as the run starts
     started = time.perf_counter()
     try:
         finished = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
@@ -117,10 +91,15 @@ def run_chapter(notebook: Path, seed: int, parameters: list[list[str]], out_dir:
     except subprocess.TimeoutExpired:
         returncode, tail = None, f"timed out after {timeout:.0f} s"
     error = None if returncode == 0 else (failing_error(executed) or tail.strip().splitlines()[-1:] or ["?"])
-    return {"chapter": notebook.stem, "seed": seed, "passed": returncode == 0,
-            "error": error if isinstance(error, str) or error is None else error[0],
-            "wall_seconds": round(time.perf_counter() - started, 1), "code": code,
-            "parameters": parameters}
+    return {
+        "chapter": notebook.stem,
+        "seed": seed,
+        "passed": returncode == 0,
+        "error": error if isinstance(error, str) or error is None else error[0],
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "code": code,
+        "parameters": parameters,
+    }
 
 
 def load_outcomes(path: Path) -> dict[str, dict]:
@@ -131,10 +110,11 @@ def load_outcomes(path: Path) -> dict[str, dict]:
     return {f"{row['chapter']}/{row['seed']}": row for row in report["results"]["outcomes"]}
 
 
-def pending(notebooks: list[Path], seeds: list[int], parameters: list[list[str]], done: dict[str, dict],
-            rerun_failed: bool) -> list[tuple]:
+def pending(
+    notebooks: list[Path], seeds: list[int], parameters: list[list[str]], done: dict[str, dict], rerun_failed: bool
+) -> list[tuple]:
     """(notebook, seed) pairs without a current outcome, seed by seed so that chapters sharing runs meet."""
-    fingerprints = {notebook: code_fingerprint(notebook) for notebook in notebooks}
+    fingerprints = {notebook: params.chapter_fingerprint(notebook.stem) for notebook in notebooks}
     jobs = []
     for seed in seeds:
         for notebook in notebooks:
@@ -150,11 +130,18 @@ def summary_rows(outcomes: dict[str, dict]) -> list[tuple]:
     rows = []
     for chapter in sorted({row["chapter"] for row in outcomes.values()}):
         mine = [row for row in outcomes.values() if row["chapter"] == chapter]
-        current = code_fingerprint(NOTEBOOKS / f"{chapter}.ipynb") if (NOTEBOOKS / f"{chapter}.ipynb").exists() else ""
+        current = params.chapter_fingerprint(chapter) if (NOTEBOOKS / f"{chapter}.ipynb").exists() else ""
         failures = [f"seed {row['seed']}: {row['error']}" for row in mine if not row["passed"]]
-        rows.append((chapter, len(mine), sum(row["passed"] for row in mine),
-                     sum(row["code"] == current for row in mine), max(row["wall_seconds"] for row in mine) / 60,
-                     (failures[0][:70] if failures else "")))
+        rows.append(
+            (
+                chapter,
+                len(mine),
+                sum(row["passed"] for row in mine),
+                sum(row["code"] == current for row in mine),
+                max(row["wall_seconds"] for row in mine) / 60,
+                (failures[0][:70] if failures else ""),
+            )
+        )
     return rows
 
 
@@ -165,8 +152,14 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="chapters run at once (default 2: one per core)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds one chapter may take")
     parser.add_argument("--rerun-failed", action="store_true", help="also re-run current entries that failed")
-    parser.add_argument("--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="a raw papermill parameter for every chapter (e.g. --parameter model my-model)")
+    parser.add_argument(
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a raw papermill parameter for every chapter (e.g. --parameter model my-model)",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.chapters, args.seeds, args.parameter = ["02"], [1], [["n_samples", "128"]]
@@ -179,20 +172,41 @@ def main() -> None:
     out_dir = REPO / "_build" / "seed-sweep"
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"{len(jobs)} chapter runs to do ({len(outcomes)} outcomes already in {args.output})", flush=True)
-    settings = {"seeds": args.seeds, "jobs": args.jobs, "timeout_s": args.timeout, "smoke": args.smoke,
-                "profile": "quick", "parameters": args.parameter}
+    settings = {
+        "seeds": args.seeds,
+        "jobs": args.jobs,
+        "timeout_s": args.timeout,
+        "smoke": args.smoke,
+        "profile": "quick",
+        "parameters": args.parameter,
+    }
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_chapter, notebook, seed, args.parameter, out_dir, args.timeout) for notebook, seed in jobs]
+        futures = [
+            pool.submit(run_chapter, notebook, seed, args.parameter, out_dir, args.timeout) for notebook, seed in jobs
+        ]
         for future in as_completed(futures):
             row = future.result()
             outcomes[f"{row['chapter']}/{row['seed']}"] = row
-            print(f"{row['chapter']} seed {row['seed']}: {'passed' if row['passed'] else 'FAILED'} "
-                  f"in {row['wall_seconds'] / 60:.1f} min{'' if row['passed'] else ' — ' + str(row['error'])}",
-                  flush=True)
+            print(
+                f"{row['chapter']} seed {row['seed']}: {'passed' if row['passed'] else 'FAILED'} "
+                f"in {row['wall_seconds'] / 60:.1f} min{'' if row['passed'] else ' — ' + str(row['error'])}",
+                flush=True,
+            )
             results = {"outcomes": sorted(outcomes.values(), key=lambda r: (r["chapter"], r["seed"]))}
             common.write_results(args.output, "seed_sweep", settings, results, machine)
-    print(common.format_table([("chapter", "s"), ("runs", "d"), ("passed", "d"), ("current", "d"),
-                               ("slowest min", ".1f"), ("first failure", "s")], summary_rows(outcomes)))
+    print(
+        common.format_table(
+            [
+                ("chapter", "s"),
+                ("runs", "d"),
+                ("passed", "d"),
+                ("current", "d"),
+                ("slowest min", ".1f"),
+                ("first failure", "s"),
+            ],
+            summary_rows(outcomes),
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,21 +1,37 @@
 """rarelib: rare event analysis of language models.
 
-One module per stage of the data flow: ``models`` (load a causal LM), ``corpus`` and
-``training`` (how the embedded default model was made), ``observables``, ``direct``,
-``generation`` (the sampling kernel), ``tps`` and ``guides`` (its moves), ``tilting``, ``reweighting`` (MBAR),
-``diagnostics``, ``exact`` and ``chains`` (solvable models), ``validation`` (estimators
-against exact answers), ``storage``, ``workflow`` (cached standard runs), ``plots`` and ``params``;
-for single chapters ``exploration`` (rare completions), ``prompts`` (prompts from the corpus),
-``toy_training``, ``in_context``, ``list_decoding`` and ``equilearning`` (companion results).
+The core workflow, one module per stage of the data flow:
+``models`` (load a causal LM) → ``observables`` → samplers: ``direct``, ``generation`` (the
+batched regrowth kernel), ``tps`` with its moves in ``guides``, and ``tilting`` → ``reweighting``
+(MBAR) and ``diagnostics`` → ``storage``, ``workflow`` (cached standard runs), ``plots``, with
+``params`` for the chapters' parameters.
+
+Subpackages: ``exact`` (solvable models and validation against their exact answers),
+``storymodel`` (how the embedded default model was made), ``companions`` (code of the
+companion chapters).
 """
+
 import importlib
 
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "models", "corpus", "training", "observables", "direct", "tps", "guides", "tilting",
-    "reweighting", "diagnostics", "exact", "chains", "generation", "storage", "plots", "params",
-    "workflow", "validation", "exploration", "prompts", "toy_training", "in_context", "list_decoding", "equilearning",
+    "models",
+    "observables",
+    "generation",
+    "direct",
+    "tps",
+    "guides",
+    "tilting",
+    "reweighting",
+    "diagnostics",
+    "storage",
+    "workflow",
+    "plots",
+    "params",
+    "exact",
+    "storymodel",
+    "companions",
 )
 
 

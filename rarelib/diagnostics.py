@@ -10,15 +10,17 @@ and ESS; this module only slices the arrays and says what a missing value means:
 
 Intervals are 96% (2nd/98th percentiles) unless ``level`` says otherwise.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import numpy as np
+import xarray as xr
 from scipy import stats
 
-from rarelib import storage
+from rarelib import logspace, storage
 
 DEFAULT_BURN_IN = 0.1
 DEFAULT_LEVEL = 0.96
@@ -66,7 +68,7 @@ def burn_in_draws(n_draws: int, fraction: float) -> int:
 def drop_burn_in(values: np.ndarray, fraction: float = DEFAULT_BURN_IN) -> np.ndarray:
     """Drop the first ``fraction`` of the draw axis (axis 1) of (M, N, K, ...) → (M, N − n_burn, K, ...)."""
     values = np.asarray(values)
-    return values[:, burn_in_draws(values.shape[1], fraction):]
+    return values[:, burn_in_draws(values.shape[1], fraction) :]
 
 
 def rhat_per_bias(phi: np.ndarray, method: str = "rank") -> np.ndarray:
@@ -75,27 +77,29 @@ def rhat_per_bias(phi: np.ndarray, method: str = "rank") -> np.ndarray:
     method: ``"rank"`` (ArviZ's rank-normalised split R-hat) or ``"identity"`` (classic
     Gelman–Rubin, the paper's choice).
     """
-    az = storage.arviz()
-
     if method not in RHAT_METHODS:
         raise ValueError(f"rhat_method={method!r}; use one of {sorted(RHAT_METHODS)}")
     phi = _check_chains(phi, "phi")
     if phi.shape[0] < 2 or phi.shape[1] < MIN_DRAWS:
         return np.full(phi.shape[2], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):  # constant chains: 0/0, reported as NaN
-        return np.array([az.rhat(phi[:, :, k], method=method) for k in range(phi.shape[2])], dtype=np.float64)
+        return _per_bias(storage.arviz().rhat, phi, method=method)
+
+
+def _per_bias(diagnostic, values: np.ndarray, **options) -> np.ndarray:
+    """An ArviZ diagnostic of every bias at once: values (M, N, K) → (K,), vectorised over the bias dim."""
+    dataset = xr.Dataset({"phi": (("chain", "draw", "bias"), values)})
+    return np.asarray(diagnostic(dataset, **options)["phi"].values, dtype=np.float64)
 
 
 def ess_per_bias(values: np.ndarray, method: str = "bulk") -> np.ndarray:
     """Effective sample size of each bias (ArviZ): values (M, N, K) → (K,); NaN with fewer than 4 draws."""
-    az = storage.arviz()
-
     if method not in ESS_METHODS:
         raise ValueError(f"ess method={method!r}; use one of {ESS_METHODS}")
     values = _check_chains(values, "values")
     if values.shape[1] < MIN_DRAWS:
         return np.full(values.shape[2], np.nan)
-    return np.array([az.ess(values[:, :, k], method=method) for k in range(values.shape[2])], dtype=np.float64)
+    return _per_bias(storage.arviz().ess, values, method=method)
 
 
 def acceptance_per_bias(accepted: np.ndarray) -> np.ndarray:
@@ -158,6 +162,28 @@ def diagnose(phi: np.ndarray, biases: np.ndarray, accepted: np.ndarray | None = 
     )
 
 
+def after_burn_in(run, name: str = "phi", fraction: float = DEFAULT_BURN_IN) -> np.ndarray:
+    """A recorded variable of a run (InferenceData) without each segment's burn-in: (M, N', K, ...)."""
+    group = run.posterior if name in run.posterior else run.sample_stats
+    return drop_burn_in(group[name].values, fraction)
+
+
+def diagnose_run(run, fraction: float = DEFAULT_BURN_IN) -> BiasDiagnostics:
+    """:func:`diagnose` of a biased run (InferenceData of :mod:`rarelib.tps`) after the burn-in ``fraction``."""
+    accepted = after_burn_in(run, "accepted", fraction) if "accepted" in run.sample_stats else None
+    return diagnose(after_burn_in(run, "phi", fraction), run.posterior["bias"].values, accepted)
+
+
+def swap_acceptance(run) -> np.ndarray:
+    """Fraction of accepted replica swaps between rungs k and k + 1 of a tempering run, (K − 1,)."""
+    stats_ = run.sample_stats
+    if "swap_attempted" not in stats_:
+        raise ValueError("this run has no replica swaps; swap acceptance exists for parallel tempering runs only")
+    attempted = stats_["swap_attempted"].values.sum(axis=(0, 1))[:-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return stats_["swap_accepted"].values.sum(axis=(0, 1))[:-1] / attempted
+
+
 def log_percentile_interval(log_values: np.ndarray, level: float = DEFAULT_LEVEL) -> np.ndarray:
     """Percentile interval of positive bootstrap replicas given as logs: (R, ...) → (2, ...).
 
@@ -179,14 +205,13 @@ def log_percentile_interval(log_values: np.ndarray, level: float = DEFAULT_LEVEL
         return np.logaddexp(np.log1p(-fraction) + log_values[below], np.log(fraction) + log_values[above])
 
 
-def direct_tail(values, thresholds, side: str = "upper", level: float = DEFAULT_LEVEL) -> tuple[np.ndarray, np.ndarray]:
+def direct_tail(values, thresholds, side: str = "upper", level: float = DEFAULT_LEVEL) -> logspace.LogEstimate:
     """Empirical tail P(φ ≥ a) (``side="upper"``) or P(φ ≤ a) of direct samples, with Wilson intervals.
 
     values: (N,) observable of independent samples; thresholds: (A,). Returns the proportions
-    (A,) and their ``level`` Wilson interval (2, A).
+    and their ``level`` Wilson intervals as an estimate (A,).
     """
-    if side not in ("upper", "lower"):
-        raise ValueError(f"side={side!r}; use 'upper' for P(φ ≥ a) or 'lower' for P(φ ≤ a)")
+    logspace.check_side(side)
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"values must be a non-empty 1-D array of samples; got shape {values.shape}")
@@ -196,7 +221,23 @@ def direct_tail(values, thresholds, side: str = "upper", level: float = DEFAULT_
         count = ordered.size - np.searchsorted(ordered, thresholds, side="left")
     else:
         count = np.searchsorted(ordered, thresholds, side="right")
-    return count / values.size, np.stack(wilson_interval(count, values.size, level))
+    return logspace.LogEstimate.from_values(count / values.size, np.stack(wilson_interval(count, values.size, level)))
+
+
+def tail_agreement(estimate: logspace.LogEstimate, direct: logspace.LogEstimate) -> dict[str, np.ndarray]:
+    """Where a tail estimate (A,) stands against direct sampling's (A,), at the thresholds with direct data.
+
+    Returns bool arrays (A,): ``seen`` (direct sampling has events), ``agree`` (seen, and the two
+    intervals overlap), ``too_low`` / ``too_high`` (seen, and the estimate's interval lies entirely
+    below / above the direct one).
+    """
+    seen = np.isfinite(direct.log)
+    return {
+        "seen": seen,
+        "agree": seen & estimate.overlaps(direct),
+        "too_low": seen & (estimate.log_interval[1] < direct.log_interval[0]),
+        "too_high": seen & (estimate.log_interval[0] > direct.log_interval[1]),
+    }
 
 
 def wilson_interval(successes, trials, level: float = DEFAULT_LEVEL) -> tuple[np.ndarray, np.ndarray]:
@@ -226,24 +267,29 @@ def wilson_interval(successes, trials, level: float = DEFAULT_LEVEL) -> tuple[np
 
 @dataclass(frozen=True)
 class DirectHistogram:
-    """Histogram of i.i.d. samples: bin_edges (B+1,), counts (B,), probability (B,) = counts / n_samples,
-    interval (2, B) Wilson bounds on the probability."""
+    """Histogram of N i.i.d. samples: bin_edges (B+1,), counts (B,), n_samples N, and
+    bin_probability (B,): counts / N with Wilson intervals."""
 
     bin_edges: np.ndarray
     counts: np.ndarray
     n_samples: int
-    probability: np.ndarray
-    interval: np.ndarray
+    bin_probability: logspace.LogEstimate
 
     @property
     def density(self) -> np.ndarray:
         """Probability per unit φ, (B,)."""
-        return self.probability / np.diff(self.bin_edges)
+        return self.bin_probability.value / np.diff(self.bin_edges)
 
     @property
     def density_interval(self) -> np.ndarray:
         """Wilson bounds on the density, (2, B)."""
-        return self.interval / np.diff(self.bin_edges)
+        return self.bin_probability.interval / np.diff(self.bin_edges)
+
+    @property
+    def one_count_relative_half_width(self) -> float:
+        """The relative half-width a bin holding a single count would have: what an empty bin is short of."""
+        low, high = wilson_interval(1, self.n_samples)
+        return float((high - low) * self.n_samples / 2.0)
 
 
 def direct_histogram(samples: np.ndarray, bins, level: float = DEFAULT_LEVEL) -> DirectHistogram:
@@ -258,8 +304,10 @@ def direct_histogram(samples: np.ndarray, bins, level: float = DEFAULT_LEVEL) ->
     if samples.size == 0 or not np.all(np.isfinite(samples)):
         raise ValueError(f"samples must be non-empty and finite; got {samples.size} values")
     counts, _ = np.histogram(samples, bins=edges)
-    lower, upper = wilson_interval(counts, samples.size, level)
-    return DirectHistogram(edges, counts, samples.size, counts / samples.size, np.stack([lower, upper]))
+    interval = np.stack(wilson_interval(counts, samples.size, level))
+    return DirectHistogram(
+        edges, counts, samples.size, logspace.LogEstimate.from_values(counts / samples.size, interval)
+    )
 
 
 def chi_square_p_value(counts, probabilities) -> float:
@@ -273,8 +321,10 @@ def chi_square_p_value(counts, probabilities) -> float:
     observed = np.asarray(counts, dtype=np.float64).ravel()
     probabilities = np.asarray(probabilities, dtype=np.float64).ravel()
     if observed.shape != probabilities.shape or observed.sum() <= 0 or (probabilities < 0).any():
-        raise ValueError(f"counts {observed.shape} and probabilities {probabilities.shape} must be matching, "
-                         "with at least one count and no negative probability")
+        raise ValueError(
+            f"counts {observed.shape} and probabilities {probabilities.shape} must be matching, "
+            "with at least one count and no negative probability"
+        )
     expected = probabilities / probabilities.sum() * observed.sum()
     small = expected < 5
     if small.any():

@@ -6,18 +6,20 @@ With ``out=folder`` each batch goes to ``folder/batch_<k>.npz`` (atomic write, n
 together with the generator state after it, so memory stays bounded by one batch and an
 interrupted run, called again with the same arguments, resumes after the last complete
 batch and ends with exactly the files an uninterrupted run writes. Each batch records the model's
-fingerprint (:func:`rarelib.models.fingerprint`): a folder written with other weights is refused. :func:`load` reads such
+fingerprint (:func:`rarelib.models.fingerprint`): a folder written with other weights is refused.
+:func:`load` reads such
 a folder back and :func:`to_inference_data` gives the standard layout of
 :mod:`rarelib.storage` (one chain, λ = 0, ``sampler="direct"``).
 """
+
 from __future__ import annotations
 
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -26,7 +28,13 @@ from tqdm.auto import tqdm
 from rarelib import observables as obs
 from rarelib import storage
 from rarelib.generation import (
-    check_completion_length, check_positive_int, check_seed, check_temperature, encode_prompt, prompt_token_ids, regrow,
+    check_completion_length,
+    check_positive_int,
+    check_seed,
+    check_temperature,
+    encode_prompt,
+    prompt_token_ids,
+    regrow,
 )
 from rarelib.models import CausalLM, fingerprint
 
@@ -49,6 +57,16 @@ class DirectSamples:
     sampling_logprobs: np.ndarray | None = None
     tokens: np.ndarray | None = None
     attrs: dict = field(default_factory=dict)
+
+    def head(self, n: int) -> DirectSamples:
+        """The first ``n`` samples (all of them if there are fewer): a smaller direct run of the same draw."""
+        take = slice(0, n)
+        optional = (self.token_logprobs, self.sampling_logprobs, self.tokens)
+        return DirectSamples(
+            {name: values[take] for name, values in self.observables.items()},
+            *(None if array is None else array[take] for array in optional),
+            attrs=self.attrs,
+        )
 
 
 def sample(
@@ -78,10 +96,17 @@ def sample(
     temperature = check_temperature(temperature)
     chosen = obs.get_observables(observables)
     config = {
-        "model": lm.name, storage.FINGERPRINT_KEY: fingerprint(lm), "prompt": lm.decode(prompt_ids.tolist()),
+        "model": lm.name,
+        storage.FINGERPRINT_KEY: fingerprint(lm),
+        "prompt": lm.decode(prompt_ids.tolist()),
         "prompt_ids": prompt_ids.tolist(),
-        "n": n, "completion_length": length, "temperature": temperature, "batch_size": batch_size,
-        "seed": check_seed(seed), "observables": list(chosen), "keep_tokens": bool(keep_tokens),
+        "n": n,
+        "completion_length": length,
+        "temperature": temperature,
+        "batch_size": batch_size,
+        "seed": check_seed(seed),
+        "observables": list(chosen),
+        "keep_tokens": bool(keep_tokens),
     }
     generator = torch.Generator().manual_seed(config["seed"])
     n_batches = math.ceil(n / batch_size)
@@ -98,8 +123,11 @@ def sample(
             if out is None:
                 batches.append(arrays)
             else:
-                arrays = {**arrays, "config": np.array(json.dumps(config)),
-                          "generator_state": generator.get_state().numpy()}
+                arrays = {
+                    **arrays,
+                    "config": np.array(json.dumps(config)),
+                    "generator_state": generator.get_state().numpy(),
+                }
                 storage.save_arrays(_batch_path(out, index), arrays)
             bar.update(rows)
     if out is not None:
@@ -147,6 +175,7 @@ def _resume(folder: Path, config: dict, generator: torch.Generator) -> int:
 
 def _assemble(batches: list[dict[str, np.ndarray]], config: dict) -> DirectSamples:
     """Concatenate per-batch arrays into one :class:`DirectSamples`."""
+
     def joined(key: str) -> np.ndarray | None:
         return np.concatenate([batch[key] for batch in batches]) if key in batches[0] else None
 
@@ -167,17 +196,24 @@ def load(folder: str | os.PathLike, per_token: bool = True) -> DirectSamples:
     """
     folder = Path(folder)
     if not _batch_path(folder, 0).is_file():
-        raise FileNotFoundError(f"no direct-sampling batches in {folder}; "
-                                f"run direct.sample(..., out={str(folder)!r}) first")
+        raise FileNotFoundError(
+            f"no direct-sampling batches in {folder}; run direct.sample(..., out={str(folder)!r}) first"
+        )
     _, config = storage.load_with_config(_batch_path(folder, 0))
     expected = math.ceil(config["n"] / config["batch_size"])
     done = _complete_batches(folder)
     if done < expected:
-        raise ValueError(f"{folder} holds {done} of {expected} batches; call direct.sample with the same arguments "
-                         "to finish the run")
-    batches = [{key: value for key, value in storage.load_arrays(_batch_path(folder, index)).items()
-                if per_token or key.startswith(_OBSERVABLE_PREFIX)}
-               for index in range(expected)]
+        raise ValueError(
+            f"{folder} holds {done} of {expected} batches; call direct.sample with the same arguments to finish the run"
+        )
+    batches = [
+        {
+            key: value
+            for key, value in storage.load_arrays(_batch_path(folder, index)).items()
+            if per_token or key.startswith(_OBSERVABLE_PREFIX)
+        }
+        for index in range(expected)
+    ]
     return _assemble(batches, config)
 
 
@@ -187,12 +223,14 @@ def to_inference_data(samples: DirectSamples, observable: str):
     Every observable of the run is a posterior variable too; ``tokens`` when kept.
     """
     if observable not in samples.observables:
-        raise ValueError(f"observable must be one of the run's observables {sorted(samples.observables)}; "
-                         f"got {observable!r}")
+        raise ValueError(
+            f"observable must be one of the run's observables {sorted(samples.observables)}; got {observable!r}"
+        )
     posterior = {"phi": samples.observables[observable][None, :, None]}
     posterior.update({name: values[None, :, None] for name, values in samples.observables.items()})
     if samples.tokens is not None:
         posterior["tokens"] = samples.tokens[None, :, None, :]
-    attrs = {key: samples.attrs[key] for key in ("model", "prompt", "completion_length", "seed", "temperature",
-                                                 "batch_size")}
+    attrs = {
+        key: samples.attrs[key] for key in ("model", "prompt", "completion_length", "seed", "temperature", "batch_size")
+    }
     return storage.make_run(posterior, biases=[0.0], attrs={**attrs, "observable": observable, "sampler": "direct"})

@@ -31,14 +31,16 @@ How the batch is laid out (the choice measured in ``benchmarks/sampling.py``):
   tokens on average.
 
 Caches must support row operations: a batch-first ``torch.Tensor`` (e.g.
-:class:`rarelib.exact.MarkovLM`) or a ``transformers`` ``Cache`` of key/value layers or of
+:class:`rarelib.exact.solvable.MarkovLM`) or a ``transformers`` ``Cache`` of key/value layers or of
 recurrent (conv + state) layers, as Mamba's.
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from numbers import Integral, Real
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import torch
 
@@ -81,6 +83,7 @@ class Guidance(NamedTuple):
 
 # --------------------------------------------------------------------------- arguments
 
+
 def check_positive_int(name: str, value: Any) -> int:
     """``value`` as an int ≥ 1, else ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
@@ -109,8 +112,9 @@ def prompt_token_ids(lm: CausalLM, prompt: str | Sequence[int] | torch.Tensor) -
     else:
         ids = torch.as_tensor(prompt)
         if ids.ndim != 1 or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
-            raise ValueError("prompt must be text or a 1-D sequence of token ids; "
-                             f"got shape {tuple(ids.shape)}, {ids.dtype}")
+            raise ValueError(
+                f"prompt must be text or a 1-D sequence of token ids; got shape {tuple(ids.shape)}, {ids.dtype}"
+            )
     ids = torch.as_tensor(ids, dtype=torch.int64)
     if ids.numel() == 0:
         raise ValueError("prompt must contain at least one token (the first completion token needs a context)")
@@ -123,15 +127,20 @@ def check_completion_length(lm: CausalLM, n_prompt: int, completion_length: Any)
     """``completion_length`` as an int ≥ 1 that fits in the context with the prompt, else ValueError."""
     length = check_positive_int("completion_length", completion_length)
     if n_prompt >= lm.context_length:
-        raise ValueError(f"prompt has {n_prompt} tokens, which leaves no room in the model's context_length "
-                         f"{lm.context_length}; use a prompt shorter than {lm.context_length} tokens")
+        raise ValueError(
+            f"prompt has {n_prompt} tokens, which leaves no room in the model's context_length "
+            f"{lm.context_length}; use a prompt shorter than {lm.context_length} tokens"
+        )
     if n_prompt + length > lm.context_length:
-        raise ValueError(f"completion_length={length} with a {n_prompt}-token prompt exceeds the model's "
-                         f"context_length {lm.context_length}; use completion_length ≤ {lm.context_length - n_prompt}")
+        raise ValueError(
+            f"completion_length={length} with a {n_prompt}-token prompt exceeds the model's "
+            f"context_length {lm.context_length}; use completion_length ≤ {lm.context_length - n_prompt}"
+        )
     return length
 
 
 # --------------------------------------------------------------------------- caches
+
 
 def _repeat_rows(cache: Any, n_rows: int) -> Any:
     """A new cache holding ``n_rows`` copies of the single row of ``cache``."""
@@ -143,8 +152,10 @@ def _repeat_rows(cache: Any, n_rows: int) -> Any:
         repeated = copy.deepcopy(cache)
         repeated.reorder_cache(torch.zeros(n_rows, dtype=torch.int64))
         return repeated
-    raise TypeError(f"cache of type {type(cache).__name__} has no row operations; rarelib samplers need a "
-                    "batch-first torch.Tensor or a transformers Cache from CausalLM.logits")
+    raise TypeError(
+        f"cache of type {type(cache).__name__} has no row operations; rarelib samplers need a "
+        "batch-first torch.Tensor or a transformers Cache from CausalLM.logits"
+    )
 
 
 def _append_rows(cache: Any, more: Any) -> Any:
@@ -169,6 +180,7 @@ def _append_rows(cache: Any, more: Any) -> Any:
 
 # --------------------------------------------------------------------------- the kernel
 
+
 def encode_prompt(lm: CausalLM, prompt_ids: torch.Tensor) -> PromptContext:
     """Run the prompt (P,) once; its logits and cache are reused by every :func:`regrow` call."""
     ids = prompt_ids.to(lm.device)
@@ -176,8 +188,9 @@ def encode_prompt(lm: CausalLM, prompt_ids: torch.Tensor) -> PromptContext:
     return PromptContext(ids=ids, next_logits=logits[0, -1], cache=cache)
 
 
-def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor, temperature: float = 1.0,
-                  proposal_logits: torch.Tensor | None = None):
+def sample_tokens(
+    logits: torch.Tensor, uniforms: torch.Tensor, temperature: float = 1.0, proposal_logits: torch.Tensor | None = None
+):
     """Draw one token per row from softmax(logits / temperature), or from softmax(proposal_logits), by inverse CDF.
 
     logits: (n, V) float32 of p_M; uniforms: (n,) float64 in [0, 1); proposal_logits: (n, V)
@@ -262,30 +275,32 @@ def regrow(
     active, logits, cache = 0, None, None
     for t in range(min(points, default=length), length):
         if t in points:
-            new_logits, new_cache = _prefill(lm, prompt, tokens[active:points[t], :t])
+            new_logits, new_cache = _prefill(lm, prompt, tokens[active : points[t], :t])
             logits = new_logits if logits is None else torch.cat([logits, new_logits])
             cache = new_cache if cache is None else _append_rows(cache, new_cache)
             active = points[t]
         proposal_logits = None
         if guidance is not None:
             log_probs = logits.log_softmax(dim=-1)
-            statistics[:active, t] = torch.where((sorted_cuts[:active] <= t)[:, None],
-                                                 guidance.guide.statistics(log_probs), statistics[:active, t])
+            statistics[:active, t] = torch.where(
+                (sorted_cuts[:active] <= t)[:, None], guidance.guide.statistics(log_probs), statistics[:active, t]
+            )
             proposal_logits = guidance.guide.proposal_logits(log_probs, strength[:active])
-        drawn, drawn_model_lp, drawn_sampling_lp = sample_tokens(logits, draws[:active, t], temperature,
-                                                                 proposal_logits)
+        drawn, drawn_model_lp, drawn_sampling_lp = sample_tokens(
+            logits, draws[:active, t], temperature, proposal_logits
+        )
         regrown = sorted_cuts[:active] <= t
         if sorted_ends is not None:
             rescored = sorted_ends[:active] <= t
             regrown &= ~rescored
-            kept_lp = logits.gather(1, tokens[:active, t:t + 1])[:, 0] - logits.logsumexp(dim=-1)
+            kept_lp = logits.gather(1, tokens[:active, t : t + 1])[:, 0] - logits.logsumexp(dim=-1)
             model_lp[:active, t] = torch.where(rescored, kept_lp, model_lp[:active, t])
         tokens[:active, t] = torch.where(regrown, drawn, tokens[:active, t])
         model_lp[:active, t] = torch.where(regrown, drawn_model_lp, model_lp[:active, t])
         if sampling_lp is not None:
             sampling_lp[:active, t] = torch.where(regrown, drawn_sampling_lp, sampling_lp[:active, t])
         if t + 1 < length:
-            step_logits, cache = lm.logits(tokens[:active, t:t + 1], cache)
+            step_logits, cache = lm.logits(tokens[:active, t : t + 1], cache)
             logits = step_logits[:, -1]
 
     unsort = torch.argsort(order).to(device)
@@ -307,6 +322,6 @@ def score(lm: CausalLM, prompt_ids: torch.Tensor, completions: torch.Tensor, bat
     for rows in completions.to(lm.device).split(check_positive_int("batch_size", batch_size)):
         ids = torch.cat([prompt_ids.expand(len(rows), -1), rows], dim=1)
         logits, _ = lm.logits(ids[:, :-1])
-        log_probs = torch.log_softmax(logits[:, len(prompt_ids) - 1:], dim=-1)
+        log_probs = torch.log_softmax(logits[:, len(prompt_ids) - 1 :], dim=-1)
         scored.append(log_probs.gather(2, rows[..., None])[..., 0].cpu())
     return torch.cat(scored)

@@ -17,6 +17,7 @@ biases) must follow without running the model again, so each guide keeps a few n
 position, its *statistics* (R, L, S): the class mass (S = 1), or the normaliser at each of
 the K strengths the run will use (S = K).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -82,8 +83,10 @@ class TemperatureGuide:
         distance = (strength.double()[:, None] - self.strengths[None, :]).abs()
         index = distance.argmin(dim=1)
         if not torch.all(distance.gather(1, index[:, None]) <= 1e-9):
-            raise ValueError(f"a temperature guide knows the strengths {self.strengths.tolist()} only; got "
-                             f"{sorted(set(strength.tolist()))}")
+            raise ValueError(
+                f"a temperature guide knows the strengths {self.strengths.tolist()} only; got "
+                f"{sorted(set(strength.tolist()))}"
+            )
         return index
 
 
@@ -100,14 +103,18 @@ def make_guide(lm, guide, strengths) -> ClassGuide | TemperatureGuide | None:
             raise ValueError(f"guide must be token ids or 'temperature'; got {guide!r}")
         values = np.unique(np.asarray(strengths if strengths is not None else [], dtype=np.float64))
         if values.size == 0 or not np.all(values < 1):
-            raise ValueError("guide='temperature' needs the biases of the run, with guide_scale × λ < 1 for each "
-                             f"(the proposal's temperature 1/(1 − guide_scale·λ) must be positive); got {strengths!r}")
+            raise ValueError(
+                "guide='temperature' needs the biases of the run, with guide_scale × λ < 1 for each "
+                f"(the proposal's temperature 1/(1 − guide_scale·λ) must be positive); got {strengths!r}"
+            )
         return TemperatureGuide(torch.from_numpy(values))
     try:
         ids = sorted({int(token) for token in guide})
     except (TypeError, ValueError):
         ids = []
     if not ids or ids[0] < 0 or ids[-1] >= lm.vocab_size:
-        raise ValueError(f"guide must be a non-empty collection of token ids in 0..{lm.vocab_size - 1} or "
-                         f"'temperature'; got {guide!r}")
+        raise ValueError(
+            f"guide must be a non-empty collection of token ids in 0..{lm.vocab_size - 1} or "
+            f"'temperature'; got {guide!r}"
+        )
     return ClassGuide(torch.tensor(ids, dtype=torch.int64))

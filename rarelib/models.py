@@ -4,11 +4,12 @@ Every sampler in rarelib talks to a model through :class:`CausalLM`: token ids i
 next-token logits out, with an opaque cache of the tokens already seen. Two kinds of
 model implement it: :class:`HFLanguageModel` wraps any Hugging Face causal LM (the
 embedded default story model, a local ``save_pretrained`` folder, or a hub id found in
-the local cache), and the exactly solvable Markov models of :mod:`rarelib.exact`.
+the local cache), and the exactly solvable Markov models of :mod:`rarelib.exact.solvable`.
 
 Security: weights are read from safetensors only and ``trust_remote_code`` is never set,
 so a downloaded model folder cannot run code.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,10 +17,11 @@ import inspect
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -32,8 +34,13 @@ UNLIMITED_CONTEXT = 10**9
 """``context_length`` of a model without a fixed limit (ALiBi such as Bloom, state-space models such as Mamba)."""
 CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "n_ctx")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "*.model", "*.tiktoken")
-TOKENIZER_JSON = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                  "vocab.json")
+TOKENIZER_JSON = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+)
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -92,8 +99,10 @@ class HFLanguageModel:
 
     def __post_init__(self):
         if not (self.add_bos is None or isinstance(self.add_bos, bool)) or not isinstance(self.mask_untokenized, bool):
-            raise ValueError(f"add_bos must be None (the tokenizer's convention), True or False, and mask_untokenized "
-                             f"True or False; got add_bos={self.add_bos!r}, mask_untokenized={self.mask_untokenized!r}")
+            raise ValueError(
+                f"add_bos must be None (the tokenizer's convention), True or False, and mask_untokenized "
+                f"True or False; got add_bos={self.add_bos!r}, mask_untokenized={self.mask_untokenized!r}"
+            )
         bos = self.tokenizer.bos_token_id
         with_special, plain = (self.tokenizer.encode("a", add_special_tokens=special) for special in (True, False))
         self.tokenizer_adds_bos = bos is not None and with_special[:1] == [bos] != plain[:1]
@@ -138,7 +147,7 @@ class HFLanguageModel:
             # a recurrent state (Mamba) continues exactly only one token at a time
             steps = []
             for position in range(ids.shape[1]):
-                step, cache = self._forward(ids[:, position:position + 1], cache)
+                step, cache = self._forward(ids[:, position : position + 1], cache)
                 steps.append(step)
             logits = torch.cat(steps, dim=1)
         else:
@@ -154,7 +163,7 @@ class HFLanguageModel:
         """Text of ``ids``, without the BOS that :meth:`encode` puts first (so decode(encode(text)) == text)."""
         ids = [int(i) for i in ids]
         prefix = self.bos_prefix
-        return self.tokenizer.decode(ids[len(prefix):] if ids[:len(prefix)] == prefix else ids)
+        return self.tokenizer.decode(ids[len(prefix) :] if ids[: len(prefix)] == prefix else ids)
 
 
 def fingerprint(lm: CausalLM) -> str:
@@ -250,8 +259,7 @@ def _check_model_files(folder: Path) -> None:
 
 def _broken(path: Path, problem: str) -> ValueError:
     """The error for a model or tokenizer file that exists but cannot be read."""
-    return ValueError(f"{path} is broken ({problem}); copy the file again or re-save the folder with "
-                      "`save_pretrained`")
+    return ValueError(f"{path} is broken ({problem}); copy the file again or re-save the folder with `save_pretrained`")
 
 
 def _read_json(path: Path) -> dict:
@@ -298,9 +306,11 @@ def _check_vocabulary(model: Any, tokenizer: Any, folder: Path, tokenizer_folder
     """ValueError if the tokenizer has ids beyond the model's vocabulary (a tokenizer of another model)."""
     largest = max(tokenizer.get_vocab().values(), default=-1)
     if largest >= model.config.vocab_size:
-        raise ValueError(f"the tokenizer in {tokenizer_folder} has token ids up to {largest}, but "
-                         f"{folder / 'config.json'} gives vocab_size {model.config.vocab_size}: they belong to "
-                         "different models; pass the model's own tokenizer with tokenizer=")
+        raise ValueError(
+            f"the tokenizer in {tokenizer_folder} has token ids up to {largest}, but "
+            f"{folder / 'config.json'} gives vocab_size {model.config.vocab_size}: they belong to "
+            "different models; pass the model's own tokenizer with tokenizer="
+        )
 
 
 def _check_tokenizer_files(folder: Path, model_folder: Path) -> None:
@@ -325,10 +335,14 @@ def _warn_untokenized(lm: HFLanguageModel) -> None:
     """An :class:`UntokenizedWarning` with counts when ``lm`` has unmasked logits without a token."""
     ids = lm.untokenized_ids
     if len(ids) and not lm.mask_untokenized:
-        warnings.warn(f"model {lm.name!r}: {len(ids)} of its {lm.vocab_size} logits (ids {int(ids[0])}..{int(ids[-1])})"
-                      " have no token in the tokenizer; sampled, they decode to '' and text observables such as ARI "
-                      "read text with holes. Load with mask_untokenized=True to give them probability 0 (a change "
-                      "of the model's law)", UntokenizedWarning, stacklevel=3)
+        warnings.warn(
+            f"model {lm.name!r}: {len(ids)} of its {lm.vocab_size} logits (ids {int(ids[0])}..{int(ids[-1])})"
+            " have no token in the tokenizer; sampled, they decode to '' and text observables such as ARI "
+            "read text with holes. Load with mask_untokenized=True to give them probability 0 (a change "
+            "of the model's law)",
+            UntokenizedWarning,
+            stacklevel=3,
+        )
 
 
 def load(
@@ -363,15 +377,18 @@ def load(
         )
         tok = AutoTokenizer.from_pretrained(str(tokenizer_folder), local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError, KeyError, RuntimeError) as err:
-        raise ValueError(f"could not load model {str(name)!r} from {folder} (config.json, *.safetensors) and its "
-                         f"tokenizer from {tokenizer_folder}: {type(err).__name__}: {err}; check that these files "
-                         "belong together, or re-save the folder with `save_pretrained`") from None
+        raise ValueError(
+            f"could not load model {str(name)!r} from {folder} (config.json, *.safetensors) and its "
+            f"tokenizer from {tokenizer_folder}: {type(err).__name__}: {err}; check that these files "
+            "belong together, or re-save the folder with `save_pretrained`"
+        ) from None
     _check_vocabulary(model, tok, folder, tokenizer_folder)
     model.to(torch_device).eval()
     model.requires_grad_(False)
     label = DEFAULT_MODEL_NAME if str(name) == "default" else str(name)
-    lm = HFLanguageModel(model=model, tokenizer=tok, name=label, device=torch_device, add_bos=add_bos,
-                         mask_untokenized=mask_untokenized)
+    lm = HFLanguageModel(
+        model=model, tokenizer=tok, name=label, device=torch_device, add_bos=add_bos, mask_untokenized=mask_untokenized
+    )
     lm.name += _name_suffix(lm)
     _warn_untokenized(lm)
     return lm
@@ -410,20 +427,38 @@ def random_model(
 
     vocab_size = len(alphabet)
     if architecture == "gpt2":
-        config = GPT2Config(vocab_size=vocab_size, n_positions=context_length, n_embd=n_embd,
-                            n_layer=n_layer, n_head=n_head, bos_token_id=0, eos_token_id=0)
+        config = GPT2Config(
+            vocab_size=vocab_size,
+            n_positions=context_length,
+            n_embd=n_embd,
+            n_layer=n_layer,
+            n_head=n_head,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
         build = GPT2LMHeadModel
     elif architecture == "gpt-neo":
         alternating = [[["global", "local"], n_layer // 2]] if n_layer >= 2 else []
-        config = GPTNeoConfig(vocab_size=vocab_size, max_position_embeddings=context_length, hidden_size=n_embd,
-                              num_layers=n_layer, num_heads=n_head,
-                              attention_types=alternating + ([[["global"], 1]] if n_layer % 2 else []),
-                              window_size=context_length, bos_token_id=0, eos_token_id=0)
+        config = GPTNeoConfig(
+            vocab_size=vocab_size,
+            max_position_embeddings=context_length,
+            hidden_size=n_embd,
+            num_layers=n_layer,
+            num_heads=n_head,
+            attention_types=alternating + ([[["global"], 1]] if n_layer % 2 else []),
+            window_size=context_length,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
         build = GPTNeoForCausalLM
     else:
         raise ValueError(f"architecture={architecture!r}; use 'gpt2' or 'gpt-neo'")
     torch.manual_seed(seed)
     model = build(config).to(resolve_device(device)).eval()
     model.requires_grad_(False)
-    return HFLanguageModel(model=model, tokenizer=character_tokenizer(alphabet),
-                           name=f"random-{architecture}-v{vocab_size}-s{seed}", device=resolve_device(device))
+    return HFLanguageModel(
+        model=model,
+        tokenizer=character_tokenizer(alphabet),
+        name=f"random-{architecture}-v{vocab_size}-s{seed}",
+        device=resolve_device(device),
+    )

@@ -8,13 +8,14 @@ with ``prompt_ids`` LongTensor (P,), ``completions`` LongTensor (B, L) and ``tok
 FloatTensor (B, L), where ``token_logprobs[b, i] = log p_M(c_i | prompt, c_<i)`` at
 temperature 1. An observable's ``__name__`` is its name in results files and checkpoints.
 """
+
 from __future__ import annotations
 
 import hashlib
 import math
 import re
 import warnings
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -72,9 +73,13 @@ def decoded_texts(lm, prompt_ids: torch.Tensor, completions: torch.Tensor) -> li
     """
     holes = torch.isin(completions, getattr(lm, "untokenized_ids", torch.zeros(0, dtype=torch.int64)).cpu())
     if holes.any():
-        warnings.warn(f"{int(holes.any(dim=1).sum())} of {len(completions)} completions hold {int(holes.sum())} "
-                      f"token ids without a token in the tokenizer of {lm.name!r}; they decode to '' in text "
-                      "observables (load the model with mask_untokenized=True to exclude them)", UntokenizedWarning)
+        warnings.warn(
+            f"{int(holes.any(dim=1).sum())} of {len(completions)} completions hold {int(holes.sum())} "
+            f"token ids without a token in the tokenizer of {lm.name!r}; they decode to '' in text "
+            "observables (load the model with mask_untokenized=True to exclude them)",
+            UntokenizedWarning,
+            stacklevel=2,
+        )
     prefix = [int(i) for i in prompt_ids]
     return [lm.decode(prefix + row) for row in completions.tolist()]
 
@@ -107,8 +112,9 @@ def make_ari(cap: float = ARI_CAP) -> Observable:
     """
     if isinstance(cap, bool) or not isinstance(cap, (int, float)) or math.isnan(cap):
         raise ValueError(f"cap must be a number (math.inf for no cap); got {cap!r}")
-    return text_observable(lambda text: automated_readability_index(text, cap),
-                           "ari" if cap == ARI_CAP else f"ari_cap{cap:g}")
+    return text_observable(
+        lambda text: automated_readability_index(text, cap), "ari" if cap == ARI_CAP else f"ari_cap{cap:g}"
+    )
 
 
 ari = make_ari()
@@ -123,8 +129,11 @@ def sentence_end_token_ids(lm) -> list[int]:
     Used as the guide class of TPS moves for ARI (:mod:`rarelib.tps`): suppressing them
     lengthens sentences, the main way a story's ARI rises.
     """
-    ids = [token for token in range(lm.vocab_size)
-           if any(character in lm.decode([token]) for character in SENTENCE_END_CHARACTERS)]
+    ids = [
+        token
+        for token in range(lm.vocab_size)
+        if any(character in lm.decode([token]) for character in SENTENCE_END_CHARACTERS)
+    ]
     if not ids:
         raise ValueError(f"model {lm.name!r} has no token containing any of {SENTENCE_END_CHARACTERS!r}")
     return ids
@@ -142,7 +151,9 @@ def repeats(lm, prompt_ids, completions, token_logprobs) -> np.ndarray:
 
 
 def longest_repeat_run(lm, prompt_ids, completions, token_logprobs) -> np.ndarray:
-    """The longest streak of consecutive repeats: max over runs of i with c_i = c_{i−1} (c_0 as in :func:`repeats`), (B,).
+    """The longest streak of consecutive repeats, (B,).
+
+    The maximum over runs of positions i with c_i = c_{i−1} (c_0 as in :func:`repeats`).
 
     The statistic of a runtime filter that stops a completion once a token has repeated
     r times in a row ("…rururururu…"): the filter fires exactly when this exceeds r.
@@ -179,18 +190,26 @@ def token_class_count(token_ids: Sequence[int], name: str | None = None) -> Obse
     return count
 
 
-OBSERVABLES: dict[str, Observable] = {"ari": ari, "ari_textstat": ari_textstat, "logprob": logprob,
-                                      "repeats": repeats, "longest_repeat_run": longest_repeat_run}
+OBSERVABLES: dict[str, Observable] = {
+    "ari": ari,
+    "ari_textstat": ari_textstat,
+    "logprob": logprob,
+    "repeats": repeats,
+    "longest_repeat_run": longest_repeat_run,
+}
 
 
 def get_observable(name_or_callable: str | Observable) -> Observable:
-    """A registered observable by name (``"ari"``, ``"logprob"``, ``"repeats"``, ...) or any callable with the signature."""
+    """A registered observable by name (``"ari"``, ``"logprob"``, ``"repeats"``, ...), or any callable
+    with the signature."""
     if callable(name_or_callable):
         return name_or_callable
     if isinstance(name_or_callable, str) and name_or_callable in OBSERVABLES:
         return OBSERVABLES[name_or_callable]
-    raise ValueError(f"observable must be one of {sorted(OBSERVABLES)} or a callable "
-                     f"(lm, prompt_ids, completions, token_logprobs) -> (B,) array; got {name_or_callable!r}")
+    raise ValueError(
+        f"observable must be one of {sorted(OBSERVABLES)} or a callable "
+        f"(lm, prompt_ids, completions, token_logprobs) -> (B,) array; got {name_or_callable!r}"
+    )
 
 
 def get_observables(names: Sequence[str | Observable]) -> dict[str, Observable]:

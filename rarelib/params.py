@@ -7,19 +7,23 @@ unknown (e.g. misspelt) parameter name, a profile that was named but whose param
 was not loaded, and a wrong value each stop the chapter with a message naming the parameter
 and what it accepts (:func:`check` validates values by name).
 """
+
 from __future__ import annotations
 
 import ast
+import hashlib
 import math
+from collections.abc import Callable, Iterable, Mapping
 from numbers import Real
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from rarelib.generation import check_positive_int, check_seed, check_temperature
 from rarelib.models import REPO_ROOT
 
 PROFILES = ("quick", "paper")
 PROFILE_DIR = REPO_ROOT / "profiles"
+LIBRARY_DIR = REPO_ROOT / "rarelib"
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 BIAS_SIGNS = {"negative": -1, "positive": 1}
 GUIDES = (None, "sentence ends", "temperature")
@@ -66,8 +70,10 @@ def _signed_biases(name: str, value: Any) -> None:
 def _biases(name: str, value: Any) -> None:
     """A list of finite numbers, or per observable the two families of :func:`_signed_biases`."""
     if not isinstance(value, (Mapping, list, tuple)):
-        raise ValueError(f'{name} must be a non-empty list of finite numbers, or a dict of observable name → '
-                         f'{{"negative": [...], "positive": [...]}}; got {value!r}')
+        raise ValueError(
+            f"{name} must be a non-empty list of finite numbers, or a dict of observable name → "
+            f'{{"negative": [...], "positive": [...]}}; got {value!r}'
+        )
     (_signed_biases if isinstance(value, Mapping) else _number_list)(name, value)
 
 
@@ -165,8 +171,20 @@ CHECKS: dict[str, Callable[[str, Any], None]] = {
     "trace_bias": _finite,
     "exact_bias": _finite,
 }
-POSITIVE_INTEGERS = ("completion_length", "n_samples", "n_direct", "steps_per_bias", "n_steps", "n_chains",
-                     "batch_size", "n_bootstrap", "swap_every", "n_zero", "n_bins", "n_corpus_stories")
+POSITIVE_INTEGERS = (
+    "completion_length",
+    "n_samples",
+    "n_direct",
+    "steps_per_bias",
+    "n_steps",
+    "n_chains",
+    "batch_size",
+    "n_bootstrap",
+    "swap_every",
+    "n_zero",
+    "n_bins",
+    "n_corpus_stories",
+)
 CHECKS.update({name: _positive_int for name in POSITIVE_INTEGERS})
 CHECKS["n_samples"] = _sample_count
 
@@ -178,8 +196,9 @@ def _check_relations(params: Mapping[str, Any]) -> None:
     if isinstance(params.get("biases"), Mapping) and "observables" in params:
         missing = [name for name in params["observables"] if name not in params["biases"]]
         if missing:
-            raise ValueError(f"biases has no entry for observables {missing}; give each one "
-                             '{"negative": [...], "positive": [...]}')
+            raise ValueError(
+                f'biases has no entry for observables {missing}; give each one {{"negative": [...], "positive": [...]}}'
+            )
 
 
 def check(params: Mapping[str, Any]) -> None:
@@ -200,19 +219,30 @@ def profile_file(notebook: str, profile: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def defaults(notebook: str) -> dict[str, Any]:
-    """Name → default value of every parameter in the ``parameters`` cell of ``notebooks/<notebook>.ipynb``."""
+def chapter_cells(notebook: str) -> list:
+    """The cells of chapter ``notebook`` (a stem such as "05_mbar"), as nbformat reads them."""
     import nbformat
 
     path = NOTEBOOK_DIR / f"{notebook}.ipynb"
     if not path.is_file():
         raise FileNotFoundError(f"no chapter notebook {path}")
-    cells = [cell for cell in nbformat.read(path, as_version=4).cells
-             if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", [])]
+    return nbformat.read(path, as_version=4).cells
+
+
+def defaults(notebook: str) -> dict[str, Any]:
+    """Name → default value of every parameter in the ``parameters`` cell of ``notebooks/<notebook>.ipynb``."""
+    cells = [
+        cell
+        for cell in chapter_cells(notebook)
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", [])
+    ]
     if not cells:
-        raise ValueError(f"{path} has no code cell tagged 'parameters'")
-    return {node.targets[0].id: _literal(node.value) for node in ast.parse(cells[0].source).body
-            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+        raise ValueError(f"notebooks/{notebook}.ipynb has no code cell tagged 'parameters'")
+    return {
+        node.targets[0].id: _literal(node.value)
+        for node in ast.parse(cells[0].source).body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
 
 
 def _literal(node: ast.expr) -> Any:
@@ -231,12 +261,19 @@ def check_names(namespace: Mapping[str, Any], known: Iterable[str], notebook: st
     cell's, so it works under papermill and in a plain run alike.
     """
     known = set(known)
-    unknown = sorted(name for name, value in namespace.items()
-                     if not name.startswith("_") and name not in known and name not in ("In", "Out")
-                     and isinstance(value, PLAIN_VALUES))
+    unknown = sorted(
+        name
+        for name, value in namespace.items()
+        if not name.startswith("_")
+        and name not in known
+        and name not in ("In", "Out")
+        and isinstance(value, PLAIN_VALUES)
+    )
     if unknown:
-        raise ValueError(f"{notebook} has no parameter {', '.join(map(repr, unknown))}; "
-                         f"its parameters are {', '.join(sorted(known))}")
+        raise ValueError(
+            f"{notebook} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are {', '.join(sorted(known))}"
+        )
 
 
 def check_profile(namespace: Mapping[str, Any], notebook: str, default_values: Mapping[str, Any]) -> None:
@@ -246,12 +283,17 @@ def check_profile(namespace: Mapping[str, Any], notebook: str, default_values: M
     path = profile_file(notebook, namespace.get("profile", PROFILES[0]))
     if path is None:
         return
-    settings = {name: value for name, value in (yaml.safe_load(path.read_text()) or {}).items()
-                if name != "profile" and value != default_values.get(name)}
+    settings = {
+        name: value
+        for name, value in (yaml.safe_load(path.read_text()) or {}).items()
+        if name != "profile" and value != default_values.get(name)
+    }
     if settings and all(namespace.get(name) != value for name, value in settings.items()):
-        raise ValueError(f"profile={namespace['profile']!r} was named but its parameter file was not loaded "
-                         f"(e.g. {next(iter(settings))}={namespace.get(next(iter(settings)))!r} here); "
-                         f"run papermill with -f {path.relative_to(REPO_ROOT)}")
+        raise ValueError(
+            f"profile={namespace['profile']!r} was named but its parameter file was not loaded "
+            f"(e.g. {next(iter(settings))}={namespace.get(next(iter(settings)))!r} here); "
+            f"run papermill with -f {path.relative_to(REPO_ROOT)}"
+        )
 
 
 def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> None:
@@ -265,3 +307,56 @@ def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> None:
     _profile("profile", values.get("profile", PROFILES[0]))
     check_profile(values, notebook, default_values)
     check(values)
+
+
+def library_imports(source: str) -> set[str]:
+    """Dotted names (below ``rarelib``) that Python ``source`` may import from the library.
+
+    ``from rarelib.exact import solvable`` gives both ``exact`` and ``exact.solvable``: the name
+    imported may be a module or an attribute, and only the files that exist are followed.
+    """
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "rarelib":
+            package = node.module.split(".")[1:]
+            names.update(".".join([*package, alias.name]) for alias in node.names)
+            if package:
+                names.add(".".join(package))
+        elif isinstance(node, ast.Import):
+            names.update(alias.name.split(".", 1)[1] for alias in node.names if alias.name.startswith("rarelib."))
+    return names
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of library module ``name`` ("exact.solvable"), or None for an attribute."""
+    for candidate in (
+        LIBRARY_DIR / f"{name.replace('.', '/')}.py",
+        LIBRARY_DIR / name.replace(".", "/") / "__init__.py",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def chapter_library_files(notebook: str) -> list[Path]:
+    """The library's source files that chapter ``notebook`` runs: its imports, followed through the library."""
+    code = "\n".join(cell.source for cell in chapter_cells(notebook) if cell.cell_type == "code")
+    code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+    seen, queue = set(), sorted(library_imports(code) | {"__init__"})
+    while queue:
+        name = queue.pop()
+        path = _module_file(name)
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        parent = name.rsplit(".", 1)[0] if "." in name else "__init__"
+        queue.extend([*library_imports(path.read_text()), parent])
+    return sorted(seen)
+
+
+def chapter_fingerprint(notebook: str) -> str:
+    """Hash of chapter ``notebook`` and of the library files it runs: a result is stale once either changes."""
+    digest = hashlib.sha256((NOTEBOOK_DIR / f"{notebook}.ipynb").read_bytes())
+    for source in chapter_library_files(notebook):
+        digest.update(source.relative_to(REPO_ROOT).as_posix().encode() + source.read_bytes())
+    return digest.hexdigest()[:16]

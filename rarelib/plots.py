@@ -3,9 +3,10 @@
 Conventions: labelled axes with units, log scales for tails, one message per figure.
 Every function returns the Axes it drew on so notebooks can add to it.
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -49,26 +50,36 @@ def histograms(samples: Mapping[str, np.ndarray], bins: np.ndarray, xlabel: str,
     return ax
 
 
-def probability_bars(bin_edges: np.ndarray, probability: np.ndarray, interval: np.ndarray, label: str,
-                     ax=None, **style):
+def probability_bars(
+    bin_edges: np.ndarray, probability: np.ndarray, interval: np.ndarray, label: str, ax=None, **style
+):
     """Probability per bin (B,) with its interval (2, B) as error bars, on a log scale; empty bins are left out."""
     ax = _axes(ax)
     centres = 0.5 * (bin_edges[1:] + bin_edges[:-1])
     seen = probability > 0
     errors = np.abs(np.stack([probability, probability]) - interval)[:, seen]
-    ax.errorbar(centres[seen], probability[seen], yerr=errors, fmt=style.pop("fmt", "o"), capsize=2,
-                markersize=3, label=label, **style)
+    ax.errorbar(
+        centres[seen],
+        probability[seen],
+        yerr=errors,
+        fmt=style.pop("fmt", "o"),
+        capsize=2,
+        markersize=3,
+        label=label,
+        **style,
+    )
     ax.set_yscale("log")
     ax.set_ylabel("probability per bin")
     return ax
 
 
-def probability_band(bin_edges: np.ndarray, probability: np.ndarray, interval: np.ndarray, label: str,
-                     ax=None, **style):
+def probability_band(
+    bin_edges: np.ndarray, probability: np.ndarray, interval: np.ndarray, label: str, ax=None, **style
+):
     """Probability per bin (B,) as a line with its interval (2, B) as a shaded band, on a log scale."""
     ax = _axes(ax)
     centres = 0.5 * (bin_edges[1:] + bin_edges[:-1])
-    line, = ax.plot(centres, probability, label=label, **style)
+    (line,) = ax.plot(centres, probability, label=label, **style)
     ax.fill_between(centres, interval[0], interval[1], color=line.get_color(), alpha=0.25, linewidth=0)
     ax.set_yscale("log")
     ax.set_ylabel("probability per bin")
@@ -85,15 +96,29 @@ def counts(samples: Mapping[str, np.ndarray], bins: np.ndarray, xlabel: str, ax=
     return ax
 
 
-def tail_band(thresholds: np.ndarray, probability: np.ndarray, interval: np.ndarray, label: str, side: str = "upper",
-              ax=None, **style):
+def tail_band(
+    thresholds: np.ndarray,
+    probability: np.ndarray,
+    interval: np.ndarray,
+    label: str,
+    side: str = "upper",
+    ax=None,
+    **style,
+):
     """A tail curve P(φ ≥ a) (side="upper") or P(φ ≤ a) (side="lower") against a, (A,), with its
     interval (2, A) as a shaded band, on a log scale; thresholds beyond every sample are left out."""
     ax = _axes(ax)
     seen = probability > 0
-    line, = ax.step(thresholds[seen], probability[seen], where="mid", label=label, **style)
-    ax.fill_between(thresholds[seen], interval[0][seen], interval[1][seen], step="mid", color=line.get_color(),
-                    alpha=0.25, linewidth=0)
+    (line,) = ax.step(thresholds[seen], probability[seen], where="mid", label=label, **style)
+    ax.fill_between(
+        thresholds[seen],
+        interval[0][seen],
+        interval[1][seen],
+        step="mid",
+        color=line.get_color(),
+        alpha=0.25,
+        linewidth=0,
+    )
     ax.set_yscale("log")
     ax.set_ylabel("P(φ ≥ a)" if side == "upper" else "P(φ ≤ a)")
     return ax
@@ -114,8 +139,13 @@ def overlap_matrix(overlap: np.ndarray, states: np.ndarray, ax=None):
     return ax
 
 
-def relative_half_widths(bin_edges: np.ndarray, half_widths: Mapping[str, np.ndarray], xlabel: str, ax=None,
-                         styles: Mapping[str, Mapping] | None = None):
+def relative_half_widths(
+    bin_edges: np.ndarray,
+    half_widths: Mapping[str, np.ndarray],
+    xlabel: str,
+    ax=None,
+    styles: Mapping[str, Mapping] | None = None,
+):
     """Relative 96% half-width per bin, (B,) for each labelled estimator, on a log scale; NaN bins are left out."""
     ax = _axes(ax)
     centres = 0.5 * (bin_edges[1:] + bin_edges[:-1])
@@ -127,15 +157,30 @@ def relative_half_widths(bin_edges: np.ndarray, half_widths: Mapping[str, np.nda
     return ax
 
 
-def relative_change(bin_edges: np.ndarray, reference: np.ndarray, other: np.ndarray, reference_half_width: np.ndarray,
-                    xlabel: str, label: str, ax=None):
+def relative_change(
+    bin_edges: np.ndarray,
+    reference: np.ndarray,
+    other: np.ndarray,
+    reference_half_width: np.ndarray,
+    xlabel: str,
+    label: str,
+    ax=None,
+):
     """Relative change (other − reference)/reference per bin, (B,), beside ± the reference's
     relative half-width (B,) as a band; bins where either estimate is zero are left out."""
     ax = _axes(ax)
     centres = 0.5 * (bin_edges[1:] + bin_edges[:-1])
     seen = (reference > 0) & (other > 0)
-    ax.fill_between(centres[seen], -reference_half_width[seen], reference_half_width[seen], step="mid", color="grey",
-                    alpha=0.3, linewidth=0, label="± relative 96% half-width (full chains)")
+    ax.fill_between(
+        centres[seen],
+        -reference_half_width[seen],
+        reference_half_width[seen],
+        step="mid",
+        color="grey",
+        alpha=0.3,
+        linewidth=0,
+        label="± relative 96% half-width (full chains)",
+    )
     ax.plot(centres[seen], other[seen] / reference[seen] - 1.0, "o", markersize=3, label=label)
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set(xlabel=xlabel, ylabel="relative change of the bin probability")
@@ -172,8 +217,15 @@ def tps_trace(proposed: np.ndarray, chain: np.ndarray, accepted: np.ndarray, yla
     accepted = np.asarray(accepted, dtype=bool)
     ax.step(steps, chain, where="post", color="black", linewidth=1, label="chain")
     ax.plot(steps[accepted], proposed[accepted], "o", color="tab:green", markersize=4, label="accepted proposal")
-    ax.plot(steps[~accepted], proposed[~accepted], "o", markerfacecolor="none", color="tab:red", markersize=4,
-            label="rejected proposal")
+    ax.plot(
+        steps[~accepted],
+        proposed[~accepted],
+        "o",
+        markerfacecolor="none",
+        color="tab:red",
+        markersize=4,
+        label="rejected proposal",
+    )
     ax.set(xlabel="TPS step", ylabel=ylabel)
     ax.legend()
     return ax
@@ -192,8 +244,15 @@ def cumulative_averages(phi: np.ndarray, biases: np.ndarray, ylabel: str, droppe
         ax.plot(steps, running[:, :, k].T, color=f"C{k}", linewidth=0.8, alpha=0.8)
         if dropped is not None and dropped[k]:
             ax.axvspan(k * n_draws, (k + 1) * n_draws, color="grey", alpha=0.25, linewidth=0)
-        ax.text((k + 0.5) * n_draws, 1.0, f"λ={biases[k]:g}", transform=ax.get_xaxis_transform(), ha="center",
-                va="bottom", fontsize=7)
+        ax.text(
+            (k + 0.5) * n_draws,
+            1.0,
+            f"λ={biases[k]:g}",
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
     ax.set(xlabel="TPS step (annealed, all biases)", ylabel=f"running mean of {ylabel}")
     return ax
 
@@ -208,15 +267,15 @@ def per_bias(biases: np.ndarray, values: Mapping[str, np.ndarray], ylabel: str, 
     return ax
 
 
-def pmf_comparison(values: np.ndarray, exact: np.ndarray, sampled: Mapping[str, np.ndarray], xlabel: str,
-                   log: bool = True, ax=None):
+def pmf_comparison(
+    values: np.ndarray, exact: np.ndarray, sampled: Mapping[str, np.ndarray], xlabel: str, log: bool = True, ax=None
+):
     """An exact law on atoms ``values`` (B,) as bars, sampled frequencies (B,) as markers; log scale if ``log``."""
     ax = _axes(ax)
     ax.bar(values, exact, width=0.8, color="lightgrey", edgecolor="grey", label="exact")
     for index, (label, frequency) in enumerate(sampled.items()):
         seen = frequency > 0
-        ax.plot(values[seen] + 0.15 * (index - (len(sampled) - 1) / 2), frequency[seen], "o", markersize=4,
-                label=label)
+        ax.plot(values[seen] + 0.15 * (index - (len(sampled) - 1) / 2), frequency[seen], "o", markersize=4, label=label)
     ax.set(xlabel=xlabel, ylabel="probability", yscale="log" if log else "linear")
     ax.legend()
     return ax
@@ -240,8 +299,9 @@ def transition_matrix(matrix: np.ndarray, labels: Sequence[str], marked: Sequenc
     return ax
 
 
-def convergence_to_stationary(steps: np.ndarray, distances: Mapping[str, np.ndarray],
-                              bounds: Mapping[str, np.ndarray] | None = None, ax=None):
+def convergence_to_stationary(
+    steps: np.ndarray, distances: Mapping[str, np.ndarray], bounds: Mapping[str, np.ndarray] | None = None, ax=None
+):
     """Worst-start total-variation distance to π against steps n (solid), with bounds (dashed) in
     the same colour order; log-log axes."""
     ax = _axes(ax)
@@ -254,8 +314,13 @@ def convergence_to_stationary(steps: np.ndarray, distances: Mapping[str, np.ndar
     return ax
 
 
-def risk_against_context(context_lengths: np.ndarray, risks: Mapping[str, np.ndarray], ylabel: str,
-                         fits: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None, ax=None):
+def risk_against_context(
+    context_lengths: np.ndarray,
+    risks: Mapping[str, np.ndarray],
+    ylabel: str,
+    fits: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    ax=None,
+):
     """Mean risk (n,) of each estimator against the context length N (n,) (solid), with fitted power laws
     given as (N (m,), risk (m,)) in the same colour order (dashed); log-log axes."""
     ax = _axes(ax)
@@ -268,16 +333,21 @@ def risk_against_context(context_lengths: np.ndarray, risks: Mapping[str, np.nda
     return ax
 
 
-def prediction_residuals_by_layer(residuals: Mapping[str, np.ndarray], errors: Mapping[str, np.ndarray] | None = None,
-                                  fits: Mapping[str, object] | None = None, ax=None):
+def prediction_residuals_by_layer(
+    residuals: Mapping[str, np.ndarray],
+    errors: Mapping[str, np.ndarray] | None = None,
+    fits: Mapping[str, object] | None = None,
+    ax=None,
+):
     """Prediction residual PR_l (L + 1,) against layer l (0 = embeddings) on a log axis, one series per
     label, with ± error bars where given and each fitted law 10^(intercept + slope l) dashed over its layers."""
     ax = _axes(ax)
     for index, (label, values) in enumerate(residuals.items()):
         layers = np.arange(len(values))
         error = None if errors is None or label not in errors else errors[label]
-        ax.errorbar(layers, values, yerr=error, fmt="o-", color=f"C{index}", markersize=4, linewidth=0.8, capsize=2,
-                    label=label)
+        ax.errorbar(
+            layers, values, yerr=error, fmt="o-", color=f"C{index}", markersize=4, linewidth=0.8, capsize=2, label=label
+        )
         if fits is not None and label in fits:
             fit = fits[label]
             ax.plot(fit.layers, 10 ** (fit.intercept + fit.slope * fit.layers), color=f"C{index}", linestyle="--")
@@ -298,8 +368,14 @@ def grouped_bars(values: Mapping[str, Mapping[str, Sequence[float]]], ylabel: st
     for index, label in enumerate(labels):
         present = [g for g, group in enumerate(groups) if label in values[group]]
         median, low, high = np.array([values[groups[g]][label] for g in present], dtype=np.float64).T
-        ax.bar(np.array(present) + (index - (len(labels) - 1) / 2) * width, median, width, label=label,
-               yerr=np.stack([median - low, high - median]), capsize=3)
+        ax.bar(
+            np.array(present) + (index - (len(labels) - 1) / 2) * width,
+            median,
+            width,
+            label=label,
+            yerr=np.stack([median - low, high - median]),
+            capsize=3,
+        )
     ax.set_xticks(range(len(groups)), groups)
     ax.set(ylabel=ylabel)
     ax.legend(fontsize="small")
@@ -307,7 +383,9 @@ def grouped_bars(values: Mapping[str, Mapping[str, Sequence[float]]], ylabel: st
 
 
 def cost_curves(x: np.ndarray, curves: Mapping[str, Sequence[np.ndarray]], xlabel: str, ylabel: str, ax=None):
-    """Cost against size on log–log axes: label → (median (n,), min (n,), max (n,)) over repeats, min–max as error bars."""
+    """Cost against size on log–log axes.
+
+    ``series``: label → (median (n,), min (n,), max (n,)) over repeats; min–max are drawn as error bars."""
     ax = _axes(ax)
     x = np.asarray(x, dtype=np.float64)
     for label, (median, low, high) in curves.items():
@@ -320,16 +398,30 @@ def cost_curves(x: np.ndarray, curves: Mapping[str, Sequence[np.ndarray]], xlabe
     return ax
 
 
-def growth_curves(steps: np.ndarray, measured: Mapping[str, np.ndarray], predicted: Mapping[str, np.ndarray],
-                  errors: Mapping[str, np.ndarray] | None = None, ylabel: str = "erroneous candidates", ax=None):
+def growth_curves(
+    steps: np.ndarray,
+    measured: Mapping[str, np.ndarray],
+    predicted: Mapping[str, np.ndarray],
+    errors: Mapping[str, np.ndarray] | None = None,
+    ylabel: str = "erroneous candidates",
+    ax=None,
+):
     """Mean counts (n + 1,) against step n on a log scale: measured as points (± ``errors`` (n + 1,) if given),
     predicted as lines, one colour per label; zeros are left out."""
     ax = _axes(ax)
     for index, (label, values) in enumerate(measured.items()):
         shown = np.asarray(values) > 0
         error = None if errors is None else np.asarray(errors[label])[shown]
-        ax.errorbar(np.asarray(steps)[shown], np.asarray(values)[shown], yerr=error, fmt="o", markersize=3,
-                    capsize=2, color=f"C{index}", label=label)
+        ax.errorbar(
+            np.asarray(steps)[shown],
+            np.asarray(values)[shown],
+            yerr=error,
+            fmt="o",
+            markersize=3,
+            capsize=2,
+            color=f"C{index}",
+            label=label,
+        )
         if label in predicted:
             ax.plot(steps, predicted[label], color=f"C{index}")
     ax.set(xlabel="step n", ylabel=ylabel, yscale="log")
@@ -353,14 +445,23 @@ def reproduction_curves(thresholds: np.ndarray, curves: Mapping[str, np.ndarray]
     return ax
 
 
-def coloured_scatter(x: np.ndarray, y: np.ndarray, colour: np.ndarray, xlabel: str, ylabel: str, colour_label: str,
-                     levels: Mapping[str, float] | None = None, ax=None):
+def coloured_scatter(
+    x: np.ndarray,
+    y: np.ndarray,
+    colour: np.ndarray,
+    xlabel: str,
+    ylabel: str,
+    colour_label: str,
+    levels: Mapping[str, float] | None = None,
+    ax=None,
+):
     """Points (x, y), each (N,), coloured by ``colour`` (N,) with a colour bar (highest values drawn on top);
     dashed horizontal lines at the named ``levels`` of y."""
     ax = _axes(ax)
     order = np.argsort(colour, kind="stable")
-    points = ax.scatter(np.asarray(x)[order], np.asarray(y)[order], c=np.asarray(colour)[order], s=4, cmap="viridis",
-                        rasterized=True)
+    points = ax.scatter(
+        np.asarray(x)[order], np.asarray(y)[order], c=np.asarray(colour)[order], s=4, cmap="viridis", rasterized=True
+    )
     ax.figure.colorbar(points, ax=ax, label=colour_label)
     for index, (label, level) in enumerate((levels or {}).items()):
         ax.axhline(level, color=f"C{index + 1}", linestyle="--", linewidth=1.2, label=label)
@@ -370,9 +471,15 @@ def coloured_scatter(x: np.ndarray, y: np.ndarray, colour: np.ndarray, xlabel: s
     return ax
 
 
-def grouped_scatter(groups: Mapping[str, tuple[np.ndarray, np.ndarray]], xlabel: str, ylabel: str,
-                    constant_sums: Mapping[str, float] | None = None, ax=None):
-    """One point cloud (x (N,), y (N,)) per label; dotted lines x + y = c for each named value c of ``constant_sums``."""
+def grouped_scatter(
+    groups: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    xlabel: str,
+    ylabel: str,
+    constant_sums: Mapping[str, float] | None = None,
+    ax=None,
+):
+    """One point cloud (x (N,), y (N,)) per label; a dotted line x + y = c for each named value c
+    of ``constant_sums``."""
     ax = _axes(ax)
     for label, (x, y) in groups.items():
         ax.scatter(x, y, s=6, alpha=0.5, label=label, rasterized=True)
@@ -386,8 +493,14 @@ def grouped_scatter(groups: Mapping[str, tuple[np.ndarray, np.ndarray]], xlabel:
     return ax
 
 
-def proportion_curves(x: np.ndarray, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], xlabel: str, ylabel: str,
-                      log: bool = False, ax=None):
+def proportion_curves(
+    x: np.ndarray,
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    xlabel: str,
+    ylabel: str,
+    log: bool = False,
+    ax=None,
+):
     """Proportions against x (R,): label → (values (R,), interval (2, R)) as marked lines with error bars; NaN left out.
 
     log: log scale, zeros left out; the axis starts a decade below the smallest positive value or bound, and a
@@ -395,8 +508,10 @@ def proportion_curves(x: np.ndarray, curves: Mapping[str, tuple[np.ndarray, np.n
     """
     ax = _axes(ax)
     x = np.asarray(x, dtype=np.float64)
-    curves = {label: (np.asarray(values, dtype=np.float64), np.asarray(interval, dtype=np.float64))
-              for label, (values, interval) in curves.items()}
+    curves = {
+        label: (np.asarray(values, dtype=np.float64), np.asarray(interval, dtype=np.float64))
+        for label, (values, interval) in curves.items()
+    }
     positive = np.concatenate([np.ravel(array) for pair in curves.values() for array in pair])
     positive = positive[np.isfinite(positive) & (positive > 0)]
     floor = positive.min() / 10 if log and positive.size else 0.0

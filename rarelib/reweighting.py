@@ -23,6 +23,7 @@ neighbouring states for the full fit (pymbar's own BAR initialisation crashes on
 without overlap), the full fit's free energies for bootstrap replicas. Poor overlap is
 reported by the overlap check, not by pymbar (whose logger is silenced).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,15 +31,15 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 from scipy.special import logsumexp
 
-from rarelib import __version__, diagnostics, storage
+from rarelib import __version__, diagnostics, logspace, storage
 
 logging.getLogger("pymbar").setLevel(logging.ERROR)
 import pymbar  # noqa: E402  (imported after its logger is silenced)
@@ -116,10 +117,15 @@ def load_chains(run, index: int = 0) -> Chains:
     """Arrays of one run: an ``InferenceData`` in the storage layout, or the path of one."""
     idata = storage.load(run) if isinstance(run, (str, os.PathLike)) else run
     if not hasattr(idata, "groups"):
-        hint = (" (direct samples: convert them with direct.to_inference_data(samples, observable))"
-                if type(idata).__name__ == "DirectSamples" else "")
-        raise TypeError(f"runs[{index}] is a {type(idata).__name__}; pass InferenceData in the storage layout or the "
-                        f"path of a saved run{hint}")
+        hint = (
+            " (direct samples: convert them with direct.to_inference_data(samples, observable))"
+            if type(idata).__name__ == "DirectSamples"
+            else ""
+        )
+        raise TypeError(
+            f"runs[{index}] is a {type(idata).__name__}; pass InferenceData in the storage layout or the "
+            f"path of a saved run{hint}"
+        )
     storage.validate(idata, source=f"run {index}")
     posterior = idata.posterior
     sampler = str(posterior.attrs["sampler"])
@@ -135,7 +141,9 @@ def load_chains(run, index: int = 0) -> Chains:
         raise ValueError(f"{label}: no samples (phi has shape {phi.shape})")
     incomplete = ~np.all(np.isfinite(phi), axis=(0, 1))
     if np.any(incomplete):
-        raise ValueError(f"{label}: biases λ={biases[incomplete].tolist()} have missing samples (phi is NaN or infinite)")
+        raise ValueError(
+            f"{label}: biases λ={biases[incomplete].tolist()} have missing samples (phi is NaN or infinite)"
+        )
     direct = sampler == DIRECT_SAMPLER
     if direct and not np.array_equal(biases, [0.0]):
         raise ValueError(f"{label}: a direct run must have bias=[0.0]; got {biases.tolist()}")
@@ -180,7 +188,9 @@ def resample_chains(chains: Chains, rng: np.random.Generator) -> Chains:
     n_chains, n_draws, n_biases = chains.phi.shape
     if chains.direct:
         index = rng.integers(0, n_chains * n_draws, size=n_chains * n_draws)
-        return _transform(chains, lambda values: values.reshape(n_chains * n_draws, n_biases)[index].reshape(values.shape))
+        return _transform(
+            chains, lambda values: values.reshape(n_chains * n_draws, n_biases)[index].reshape(values.shape)
+        )
     index = rng.integers(0, n_chains, size=n_chains)
     return _transform(chains, lambda values: values[index])
 
@@ -234,7 +244,9 @@ def select_samples(chains: Sequence[Chains], settings: Settings, excluded: Seque
     names = sorted(set.intersection(*(set(c.observables) for c in chains)))
     segments, runs, biases, rhats, kepts, messages = [], [], [], [], [], []
     for index, run in enumerate(chains):
-        rhat = np.full(run.biases.size, np.nan) if run.direct else diagnostics.rhat_per_bias(run.phi, settings.rhat_method)
+        rhat = (
+            np.full(run.biases.size, np.nan) if run.direct else diagnostics.rhat_per_bias(run.phi, settings.rhat_method)
+        )
         kept = ~(rhat >= settings.rhat_threshold) & (run.direct | ~np.isin(run.biases, excluded))
         messages += _filter_messages(run, rhat, kept, settings)
         runs.append(np.full(run.biases.size, index))
@@ -341,14 +353,16 @@ def solve_mbar(selection: Selection, initial_log_z: np.ndarray | None = None) ->
     return MBARFit(selection, log_weights - logsumexp(log_weights), mbar)
 
 
-def fit_mbar(runs, settings: Settings = Settings()) -> MBARFit:
+def fit_mbar(runs, settings: Settings = Settings(), warn: bool = True) -> MBARFit:
     """Burn-in, R-hat filter and one MBAR solve over one run or a sequence of runs, on the states
     linked to λ = 0 (:func:`linked_to_unbiased`).
 
-    Warns (:class:`ReweightingWarning`) about dropped or unchecked biases, low overlap and states beyond a gap.
+    With ``warn``, warns (:class:`ReweightingWarning`) about dropped or unchecked biases, low overlap
+    and states beyond a gap; ``fit.selection.messages`` lists what the R-hat filter dropped either way.
     """
     fit, _, _, messages = _fit_linked(load_all(runs), settings)
-    _warn(messages)
+    if warn:
+        _warn(messages)
     return fit
 
 
@@ -418,7 +432,7 @@ def linked_to_unbiased(fit: MBARFit, overlap: np.ndarray, min_overlap: float) ->
     while high < linked_pairs.size and linked_pairs[high]:
         high += 1
     linked = np.zeros(fit.states.size, dtype=bool)
-    linked[low:high + 1] = True
+    linked[low : high + 1] = True
     return linked
 
 
@@ -437,8 +451,14 @@ def _fit_linked(chains: Sequence[Chains], settings: Settings) -> tuple[MBARFit, 
         if unlinked.size == 0:
             break
         excluded += tuple(float(lam) for lam in unlinked)
-    exclusion = (f"dropped λ={', '.join(f'{lam:g}' for lam in excluded)}: beyond an overlap gap, not linked to "
-                 f"the unbiased state; estimates past the data of the remaining states are unresolved",) if excluded else ()
+    exclusion = (
+        (
+            f"dropped λ={', '.join(f'{lam:g}' for lam in excluded)}: beyond an overlap gap, not linked to "
+            f"the unbiased state; estimates past the data of the remaining states are unresolved",
+        )
+        if excluded
+        else ()
+    )
     return fit, overlap, excluded, fit.selection.messages + gap_messages + exclusion
 
 
@@ -489,21 +509,13 @@ def expectation(fit: MBARFit, quantity: str | Callable = "phi", lambdas=0.0) -> 
     elif quantity in fit.samples:
         values = fit.samples[quantity]
     else:
-        raise ValueError(f"quantity={quantity!r} was not recorded by every run; use one of {sorted(fit.samples)} or a function")
+        raise ValueError(
+            f"quantity={quantity!r} was not recorded by every run; use one of {sorted(fit.samples)} or a function"
+        )
     if values.shape != fit.log_weights.shape:
         raise ValueError(f"quantity gives shape {values.shape}; expected one value per sample, {fit.log_weights.shape}")
     means = [np.exp(tilted_log_weights(fit, lam)) @ values for lam in lambdas.ravel()]
     return np.reshape(means, lambdas.shape)
-
-
-def _grouped_logsumexp(log_values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-    """logsumexp of log_values (N,) within each group (N,) int in [0, n_groups) → (n_groups,); −inf if empty."""
-    group_max = np.full(n_groups, -np.inf)
-    np.maximum.at(group_max, group, log_values)
-    shift = np.where(np.isfinite(group_max), group_max, 0.0)
-    sums = np.bincount(group, weights=np.exp(log_values - shift[group]), minlength=n_groups)
-    with np.errstate(divide="ignore"):
-        return shift + np.log(sums)
 
 
 def log_bin_probabilities(fit: MBARFit, bins) -> np.ndarray:
@@ -515,7 +527,7 @@ def log_bin_probabilities(fit: MBARFit, bins) -> np.ndarray:
     phi = fit.samples["phi"]
     inside = (phi >= edges[0]) & (phi <= edges[-1])
     bin_index = np.minimum(np.searchsorted(edges, phi[inside], side="right") - 1, edges.size - 2)
-    return _grouped_logsumexp(fit.log_weights[inside], bin_index, edges.size - 1)
+    return logspace.grouped_logsumexp(fit.log_weights[inside], bin_index, edges.size - 1)
 
 
 def log_tail_probabilities(fit: MBARFit, thresholds, side: str = "upper") -> np.ndarray:
@@ -524,15 +536,7 @@ def log_tail_probabilities(fit: MBARFit, thresholds, side: str = "upper") -> np.
     Cumulative log-sum-exp of the sorted log weights, so tails far below 1e-300 stay finite.
     """
     thresholds = _as_grid(thresholds, "thresholds")
-    order = np.argsort(fit.samples["phi"], kind="stable")
-    phi, log_weights = fit.samples["phi"][order], fit.log_weights[order]
-    if side == "upper":
-        at_or_above = np.append(np.logaddexp.accumulate(log_weights[::-1])[::-1], -np.inf)
-        return at_or_above[np.searchsorted(phi, thresholds, side="left")]
-    if side == "lower":
-        at_or_below = np.insert(np.logaddexp.accumulate(log_weights), 0, -np.inf)
-        return at_or_below[np.searchsorted(phi, thresholds, side="right")]
-    raise ValueError(f"side={side!r}; use 'upper' (P(φ ≥ a)) or 'lower' (P(φ ≤ a))")
+    return logspace.cumulative_log_tail(fit.samples["phi"], fit.log_weights, thresholds, side)
 
 
 # ----------------------------------------------------------------------------- bootstrap and the result
@@ -553,7 +557,9 @@ def bootstrap(
     ``excluded`` biases. A replica whose filter drops every bias is reweighted from its direct samples alone.
     """
     if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator, e.g. np.random.default_rng(seed); got {type(rng).__name__}")
+        raise ValueError(
+            f"rng must be a numpy.random.Generator, e.g. np.random.default_rng(seed); got {type(rng).__name__}"
+        )
     replicas = []
     for replica in range(settings.n_bootstrap):
         try:
@@ -564,59 +570,13 @@ def bootstrap(
     return {name: np.stack([r[name] for r in replicas]) for name in replicas[0]}
 
 
-@dataclass(frozen=True)
-class LogEstimate:
-    """A positive quantity estimated in log space, with its percentile-bootstrap interval.
-
-    log: (...) natural log of the estimate (−inf for an estimated zero);
-    log_interval: (2, ...) natural logs of the lower and upper bounds.
-    """
-
-    log: np.ndarray
-    log_interval: np.ndarray
-
-    @property
-    def value(self) -> np.ndarray:
-        """The estimate, exp(log): exact between ~1e-308 and ~1e308; use ``log10`` beyond."""
-        return np.exp(self.log)
-
-    @property
-    def interval(self) -> np.ndarray:
-        """(2, ...) lower and upper bounds."""
-        return np.exp(self.log_interval)
-
-    @property
-    def log10(self) -> np.ndarray:
-        """log10 of the estimate."""
-        return self.log / np.log(10.0)
-
-    @property
-    def log10_interval(self) -> np.ndarray:
-        """(2, ...) log10 of the bounds."""
-        return self.log_interval / np.log(10.0)
-
-    @property
-    def resolved(self) -> np.ndarray:
-        """(...) bool: the interval excludes zero (False past the data, where nothing was sampled)."""
-        return np.isfinite(self.log_interval[0])
-
-    @property
-    def relative_half_width(self) -> np.ndarray:
-        """(upper − lower) / (2 · estimate), computed in log space; NaN where the estimate is 0."""
-        with np.errstate(invalid="ignore"):
-            offsets = np.exp(self.log_interval - self.log)
-        return np.where(np.isfinite(self.log), (offsets[1] - offsets[0]) / 2.0, np.nan)
-
-
-_LOG_ESTIMATES = {"partition_function": "state", "bin_probability": "bin", "upper_tail": "threshold", "lower_tail": "threshold"}
+_LOG_ESTIMATES = {
+    "partition_function": "state",
+    "bin_probability": "bin",
+    "upper_tail": "threshold",
+    "lower_tail": "threshold",
+}
 _SEGMENT_FIELDS = [f.name for f in dataclasses.fields(diagnostics.BiasDiagnostics)]
-
-
-def reach(tail: LogEstimate) -> float:
-    """log10 of the smallest estimate of ``tail`` (a tail curve) whose interval excludes zero: how far it reaches."""
-    if not tail.resolved.any():
-        raise ValueError("no estimate of this tail has an interval that excludes zero")
-    return float(tail.log10[tail.resolved].min())
 
 
 @dataclass(frozen=True)
@@ -636,14 +596,14 @@ class Analysis:
     settings: Settings
     states: np.ndarray
     samples_per_state: np.ndarray
-    partition_function: LogEstimate
+    partition_function: logspace.LogEstimate
     log_z_std: np.ndarray
     overlap: np.ndarray
     bin_edges: np.ndarray
-    bin_probability: LogEstimate
+    bin_probability: logspace.LogEstimate
     thresholds: np.ndarray
-    upper_tail: LogEstimate
-    lower_tail: LogEstimate
+    upper_tail: logspace.LogEstimate
+    lower_tail: logspace.LogEstimate
     segments: diagnostics.BiasDiagnostics
     segment_run: np.ndarray
     segment_kept: np.ndarray
@@ -668,6 +628,23 @@ class Analysis:
             for run, lam, value, kept in zip(self.segment_run, self.segments.bias, rhat, self.segment_kept)
             if not kept
         ]
+
+    def segment_table(self):
+        """The per-segment diagnostics as a pandas DataFrame (S rows), sorted by λ."""
+        s = self.segments
+        columns = {
+            "λ": s.bias,
+            "draws": s.n_chains * s.n_draws,
+            "R-hat (rank)": s.rhat_rank,
+            "R-hat (classic)": s.rhat_identity,
+            "ESS bulk": s.ess_bulk,
+            "ESS tail": s.ess_tail,
+            "acceptance": s.acceptance,
+            "kept": self.segment_kept,
+        }
+        return (
+            xr.Dataset({name: ("segment", values) for name, values in columns.items()}).to_dataframe().sort_values("λ")
+        )
 
     def to_dataset(self) -> xr.Dataset:
         """The analysis as an ``xarray.Dataset`` (numbers and strings only)."""
@@ -716,7 +693,7 @@ class Analysis:
             return np.asarray(dataset[name].values)
 
         estimates = {
-            name: LogEstimate(values(f"log_{name}"), values(f"log_{name}_interval")) for name in _LOG_ESTIMATES
+            name: logspace.LogEstimate(values(f"log_{name}"), values(f"log_{name}_interval")) for name in _LOG_ESTIMATES
         }
         return cls(
             observable=str(dataset.attrs["observable"]),
@@ -747,11 +724,15 @@ class Analysis:
         try:
             dataset = xr.load_dataset(path, engine="netcdf4")
         except (OSError, RuntimeError, ValueError) as err:
-            raise ValueError(f"{path} is not a readable netCDF analysis file ({err}); delete it and re-run the analysis") from None
+            raise ValueError(
+                f"{path} is not a readable netCDF analysis file ({err}); delete it and re-run the analysis"
+            ) from None
         return cls.from_dataset(dataset, source=str(path))
 
 
-def _analyze_chains(chains: Sequence[Chains], bins, thresholds, settings: Settings, rng: np.random.Generator) -> Analysis:
+def _analyze_chains(
+    chains: Sequence[Chains], bins, thresholds, settings: Settings, rng: np.random.Generator, warn: bool
+) -> Analysis:
     """:func:`analyze` of runs already loaded."""
     bin_edges = diagnostics.check_bin_edges(bins)
     thresholds = bin_edges if thresholds is None else _as_grid(thresholds, "thresholds").ravel()
@@ -762,7 +743,8 @@ def _analyze_chains(chains: Sequence[Chains], bins, thresholds, settings: Settin
             f"bins span [{bin_edges[0]:g}, {bin_edges[-1]:g}] but the {phi.size} kept samples lie in "
             f"[{phi.min():g}, {phi.max():g}]; choose bins that cover the data"
         )
-    _warn(messages)
+    if warn:
+        _warn(messages)
 
     def statistic(replica: MBARFit) -> dict[str, np.ndarray]:
         """The logs of every bootstrapped quantity, keyed like the fields of :class:`Analysis`."""
@@ -775,7 +757,7 @@ def _analyze_chains(chains: Sequence[Chains], bins, thresholds, settings: Settin
 
     replicas = bootstrap(chains, statistic, settings, rng, reference=fit, excluded=excluded)
     estimates = {
-        name: LogEstimate(log, diagnostics.log_percentile_interval(replicas[name], settings.level))
+        name: logspace.LogEstimate(log, diagnostics.log_percentile_interval(replicas[name], settings.level))
         for name, log in statistic(fit).items()
     }
     trimmed = [trim_burn_in(c, settings.burn_in) for c in chains]
@@ -788,7 +770,9 @@ def _analyze_chains(chains: Sequence[Chains], bins, thresholds, settings: Settin
         overlap=overlap,
         bin_edges=bin_edges,
         thresholds=thresholds,
-        segments=diagnostics.BiasDiagnostics.concatenate([diagnostics.diagnose(c.phi, c.biases, c.accepted) for c in trimmed]),
+        segments=diagnostics.BiasDiagnostics.concatenate(
+            [diagnostics.diagnose(c.phi, c.biases, c.accepted) for c in trimmed]
+        ),
         segment_run=fit.selection.segment_run,
         segment_kept=fit.selection.segment_kept,
         messages=messages,
@@ -796,20 +780,37 @@ def _analyze_chains(chains: Sequence[Chains], bins, thresholds, settings: Settin
     )
 
 
-def analyze(runs, bins, *, rng: np.random.Generator, thresholds=None, settings: Settings = Settings()) -> Analysis:
+def analyze(
+    runs, bins, *, rng: np.random.Generator, thresholds=None, settings: Settings = Settings(), warn: bool = True
+) -> Analysis:
     """The full analysis of one run or a sequence of runs (InferenceData or paths).
 
-    bins: (B+1,) edges of the density histogram; thresholds: (A,) points a of the tail
-    curves P(φ ≥ a), P(φ ≤ a) (default: the bin edges); rng: drives the bootstrap.
-    Warns (:class:`ReweightingWarning`) about dropped or unchecked biases and low overlap.
+    bins: (B+1,) edges of the density histogram (:func:`spanning_bins` covers every sample);
+    thresholds: (A,) points a of the tail curves P(φ ≥ a), P(φ ≤ a) (default: the bin edges);
+    rng: drives the bootstrap. Dropped or unchecked biases and low overlap are listed in
+    ``Analysis.messages`` and, with ``warn``, raised as :class:`ReweightingWarning`.
     """
-    return _analyze_chains(load_all(runs), bins, thresholds, settings, rng)
+    return _analyze_chains(load_all(runs), bins, thresholds, settings, rng, warn)
 
 
 def first_half_comparison(
-    runs, bins, *, rng: np.random.Generator, thresholds=None, settings: Settings = Settings()
+    runs, bins, *, rng: np.random.Generator, thresholds=None, settings: Settings = Settings(), warn: bool = True
 ) -> tuple[Analysis, Analysis]:
     """Stability check: (analysis of the full chains, analysis of the first half of every segment)."""
     chains = load_all(runs)
-    full = _analyze_chains(chains, bins, thresholds, settings, rng)
-    return full, _analyze_chains([first_half(c) for c in chains], bins, thresholds, settings, rng)
+    full = _analyze_chains(chains, bins, thresholds, settings, rng, warn)
+    return full, _analyze_chains([first_half(c) for c in chains], bins, thresholds, settings, rng, warn)
+
+
+def spanning_bins(n_bins: int, *samples) -> np.ndarray:
+    """(n_bins + 1,) equal-width bin edges from the smallest to the largest value of φ in ``samples``.
+
+    samples: biased runs (InferenceData: their ``phi``) or arrays of φ, e.g. direct samples.
+    """
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"n_bins={n_bins!r}; use a positive integer")
+    values = [np.ravel(s.posterior["phi"].values if hasattr(s, "posterior") else s) for s in samples]
+    values = np.concatenate(values) if values else np.empty(0)
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        raise ValueError("spanning_bins needs at least one finite sample of φ")
+    return np.linspace(values.min(), values.max(), n_bins + 1)

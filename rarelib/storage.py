@@ -15,14 +15,15 @@ Every sampler writes, and every analysis reads, one layout:
 
 netCDF holds numbers and strings only, so loading a results file never runs code.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import warnings
 import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -132,7 +133,9 @@ def load(path: str | os.PathLike):
     try:
         idata = az.from_netcdf(str(path))
     except (OSError, ValueError) as err:
-        raise ValueError(f"{path} is not a readable netCDF samples file ({err}); delete it and re-run the sampler") from None
+        raise ValueError(
+            f"{path} is not a readable netCDF samples file ({err}); delete it and re-run the sampler"
+        ) from None
     validate(idata, source=str(path))
     idata.posterior.load()
     return idata
@@ -141,8 +144,10 @@ def load(path: str | os.PathLike):
 def validate(idata, source: str = "samples") -> None:
     """Raise ValueError naming what is missing if ``idata`` lacks the standard layout."""
     if "posterior" not in idata.groups():
-        raise ValueError(f"{source}: no 'posterior' group, so not a run of a sampler (an analysis is read with "
-                         "reweighting.Analysis.load)")
+        raise ValueError(
+            f"{source}: no 'posterior' group, so not a run of a sampler (an analysis is read with "
+            "reweighting.Analysis.load)"
+        )
     post = idata.posterior
     if "phi" not in post:
         raise ValueError(f"{source}: posterior has no 'phi' variable")
@@ -195,12 +200,16 @@ def load_arrays(path: str | os.PathLike, required: Sequence[str] = ()) -> dict[s
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-        raise ValueError(f"{path} is not a readable .npz file of plain arrays (it is truncated, not an .npz, or "
-                         "holds Python objects, which rarelib never loads); delete it and re-run") from None
+        raise ValueError(
+            f"{path} is not a readable .npz file of plain arrays (it is truncated, not an .npz, or "
+            "holds Python objects, which rarelib never loads); delete it and re-run"
+        ) from None
     missing = [name for name in required if name not in arrays]
     if missing:
-        raise ValueError(f"{path} lacks the arrays {missing}: rarelib did not write it for this purpose; "
-                         "delete it or pass another path")
+        raise ValueError(
+            f"{path} lacks the arrays {missing}: rarelib did not write it for this purpose; "
+            "delete it or pass another path"
+        )
     return arrays
 
 
@@ -224,12 +233,19 @@ def check_same_config(saved: Mapping[str, object], requested: Mapping[str, objec
     """
     before, now = saved.get(FINGERPRINT_KEY), requested.get(FINGERPRINT_KEY)
     if before != now:
-        raise ValueError(f"{source} was written by another model (fingerprint {before!r} there, {now!r} now: the "
-                         f"weights of {requested.get('model')!r} are not those it was written with). Delete it to "
-                         "start afresh with this model, or load the original weights to resume")
+        raise ValueError(
+            f"{source} was written by another model (fingerprint {before!r} there, {now!r} now: the "
+            f"weights of {requested.get('model')!r} are not those it was written with). Delete it to "
+            "start afresh with this model, or load the original weights to resume"
+        )
     keys = sorted(set(saved) | set(requested))
-    differences = [f"{key}={saved.get(key)!r} there, {requested.get(key)!r} now"
-                   for key in keys if saved.get(key) != requested.get(key)]
+    differences = [
+        f"{key}={saved.get(key)!r} there, {requested.get(key)!r} now"
+        for key in keys
+        if saved.get(key) != requested.get(key)
+    ]
     if differences:
-        raise ValueError(f"{source} was written with different arguments: {'; '.join(differences)}. "
-                         "Pass the original arguments to resume, or delete it to start afresh")
+        raise ValueError(
+            f"{source} was written with different arguments: {'; '.join(differences)}. "
+            "Pass the original arguments to resume, or delete it to start afresh"
+        )

@@ -9,6 +9,7 @@ a sequence-level power of the model. Sampling every token at temperature T = 1/(
 *different* law (each step is renormalised), so it serves as a proposal q and the weights
 w ∝ p_M(x)^{1−λ}/q(x) correct it exactly.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -76,11 +77,14 @@ def tilted_log_weights(phi, lam: float, model_logprob, proposal_logprob) -> np.n
 
     phi, model_logprob (log p_M of the completion), proposal_logprob (log q): (n,).
     """
-    phi, model_logprob, proposal_logprob = (np.asarray(a, dtype=np.float64).ravel()
-                                            for a in (phi, model_logprob, proposal_logprob))
+    phi, model_logprob, proposal_logprob = (
+        np.asarray(a, dtype=np.float64).ravel() for a in (phi, model_logprob, proposal_logprob)
+    )
     if not phi.shape == model_logprob.shape == proposal_logprob.shape:
-        raise ValueError("phi, model_logprob and proposal_logprob must have the same length; got "
-                         f"{phi.shape}, {model_logprob.shape}, {proposal_logprob.shape}")
+        raise ValueError(
+            "phi, model_logprob and proposal_logprob must have the same length; got "
+            f"{phi.shape}, {model_logprob.shape}, {proposal_logprob.shape}"
+        )
     if not np.isfinite(lam):
         raise ValueError(f"lam must be finite; got {lam!r}")
     return -lam * phi + model_logprob - proposal_logprob

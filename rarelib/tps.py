@@ -48,13 +48,15 @@ hold the state, the records so far, the generator state and the model's fingerpr
 driver again with the same arguments and model resumes and returns exactly what an uninterrupted
 run returns (parallel tempering may also be continued to more ``n_steps``).
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -63,7 +65,13 @@ from tqdm.auto import tqdm
 from rarelib import observables as obs
 from rarelib import storage
 from rarelib.generation import (
-    Guidance, PromptContext, check_completion_length, check_positive_int, check_seed, encode_prompt, prompt_token_ids,
+    Guidance,
+    PromptContext,
+    check_completion_length,
+    check_positive_int,
+    check_seed,
+    encode_prompt,
+    prompt_token_ids,
     regrow,
 )
 from rarelib.guides import ClassGuide, TemperatureGuide, make_guide
@@ -88,9 +96,13 @@ class TPSState(NamedTuple):
     def take(self, rows: np.ndarray) -> TPSState:
         """The chains in the order ``rows`` (R,)."""
         index = torch.from_numpy(rows)
-        return TPSState(self.completions[index], self.token_logprobs[index], self.phi[rows],
-                        {name: values[rows] for name, values in self.recorded.items()},
-                        None if self.guide_statistics is None else self.guide_statistics[index])
+        return TPSState(
+            self.completions[index],
+            self.token_logprobs[index],
+            self.phi[rows],
+            {name: values[rows] for name, values in self.recorded.items()},
+            None if self.guide_statistics is None else self.guide_statistics[index],
+        )
 
     def where(self, mask: np.ndarray, other: TPSState) -> TPSState:
         """Rows of ``other`` where ``mask`` (R,) is true, of ``self`` elsewhere."""
@@ -100,18 +112,21 @@ class TPSState(NamedTuple):
             torch.where(rows[:, None], other.token_logprobs, self.token_logprobs),
             np.where(mask, other.phi, self.phi),
             {name: np.where(mask, other.recorded[name], values) for name, values in self.recorded.items()},
-            None if self.guide_statistics is None else torch.where(rows[:, None, None], other.guide_statistics,
-                                                                   self.guide_statistics),
+            None
+            if self.guide_statistics is None
+            else torch.where(rows[:, None, None], other.guide_statistics, self.guide_statistics),
         )
 
 
 def _concatenate(first: TPSState, second: TPSState) -> TPSState:
     """The rows of ``first`` followed by those of ``second``."""
-    return TPSState(torch.cat([first.completions, second.completions]),
-                    torch.cat([first.token_logprobs, second.token_logprobs]), np.concatenate([first.phi, second.phi]),
-                    {name: np.concatenate([values, second.recorded[name]]) for name, values in first.recorded.items()},
-                    None if first.guide_statistics is None else torch.cat([first.guide_statistics,
-                                                                           second.guide_statistics]))
+    return TPSState(
+        torch.cat([first.completions, second.completions]),
+        torch.cat([first.token_logprobs, second.token_logprobs]),
+        np.concatenate([first.phi, second.phi]),
+        {name: np.concatenate([values, second.recorded[name]]) for name, values in first.recorded.items()},
+        None if first.guide_statistics is None else torch.cat([first.guide_statistics, second.guide_statistics]),
+    )
 
 
 class StepInfo(NamedTuple):
@@ -146,8 +161,9 @@ class ShootingKernel:
     def _grow(self, state: TPSState, cut, generator, ends=None, strength=None) -> TPSState:
         uniforms = torch.rand(state.completions.shape, generator=generator, dtype=torch.float64)
         guidance = None if self.guide is None else Guidance(self.guide, strength, state.guide_statistics)
-        grown = regrow(self.lm, self.prompt, state.completions, state.token_logprobs, cut, uniforms, ends=ends,
-                       guidance=guidance)
+        grown = regrow(
+            self.lm, self.prompt, state.completions, state.token_logprobs, cut, uniforms, ends=ends, guidance=guidance
+        )
         phi, recorded = self._evaluate(grown.completions, grown.token_logprobs)
         return TPSState(grown.completions, grown.token_logprobs, phi, recorded, grown.guide_statistics)
 
@@ -176,7 +192,7 @@ class ShootingKernel:
                 continue
             rows = rows[np.argsort(-np.abs(row_biases[rows]), kind="stable")]
             pool = self.init(max(4 * rows.size, 16), generator, lam=row_biases[rows[0]])
-            extreme_first = np.argsort(sign * pool.phi, kind="stable")[:rows.size]
+            extreme_first = np.argsort(sign * pool.phi, kind="stable")[: rows.size]
             placed = np.arange(len(row_biases))
             placed[rows] = len(row_biases) + extreme_first
             state = _concatenate(state, pool).take(placed)
@@ -205,8 +221,10 @@ class ShootingKernel:
             log_ratio = log_ratio + suffix_log_ratio(proposal.token_logprobs, state.token_logprobs, ends)
         if self.guide is not None:
             regrown = self._window_mask(cut, ends)
-            log_ratio = log_ratio + (self._guide_log_importance(proposal, strength, regrown)
-                                     - self._guide_log_importance(state, strength, regrown))
+            log_ratio = log_ratio + (
+                self._guide_log_importance(proposal, strength, regrown)
+                - self._guide_log_importance(state, strength, regrown)
+            )
         accepted = log_u < log_ratio
         return state.where(accepted, proposal), StepInfo(accepted, cut.numpy())
 
@@ -218,8 +236,9 @@ class ShootingKernel:
 
     def _guide_log_importance(self, state: TPSState, strength: torch.Tensor, regrown: torch.Tensor) -> np.ndarray:
         """Σ over regrown positions of ρ = log p_M − log q under the guide at each row's strength, (R,) float64."""
-        per_position = self.guide.log_importance(state.completions, state.token_logprobs, state.guide_statistics,
-                                                 strength)
+        per_position = self.guide.log_importance(
+            state.completions, state.token_logprobs, state.guide_statistics, strength
+        )
         return torch.where(regrown, per_position, 0.0).sum(dim=1).numpy()
 
 
@@ -255,8 +274,17 @@ def build_kernel(
         window = check_positive_int("window", window)
     guide_scale = check_guide_scale(guide_scale)
     strengths = None if biases is None else guide_scale * check_biases(biases)
-    return ShootingKernel(lm, encode_prompt(lm, prompt_ids), length, obs.get_observable(observable),
-                          obs.get_observables(record), cuts, window, make_guide(lm, guide, strengths), guide_scale)
+    return ShootingKernel(
+        lm,
+        encode_prompt(lm, prompt_ids),
+        length,
+        obs.get_observable(observable),
+        obs.get_observables(record),
+        cuts,
+        window,
+        make_guide(lm, guide, strengths),
+        guide_scale,
+    )
 
 
 def check_guide_scale(scale) -> float:
@@ -290,6 +318,7 @@ def swap_neighbours(state: TPSState, ladder: np.ndarray, parity: int, generator:
 
 
 # --------------------------------------------------------------------------- drivers
+
 
 def check_biases(biases) -> np.ndarray:
     """``biases`` as a non-empty 1-D float64 array of finite numbers, else ValueError."""
@@ -366,10 +395,14 @@ CHECKPOINT_ARRAYS = ("steps_done", "generator_state", "state_completions", "stat
 
 
 def _save_checkpoint(path: Path, config: dict, step: int, state: TPSState, records: dict, generator) -> None:
-    arrays = {"config": np.array(json.dumps(config)), "steps_done": np.array(step),
-              "generator_state": generator.get_state().numpy(),
-              "state_completions": state.completions.numpy(), "state_token_logprobs": state.token_logprobs.numpy(),
-              "state_phi": state.phi}
+    arrays = {
+        "config": np.array(json.dumps(config)),
+        "steps_done": np.array(step),
+        "generator_state": generator.get_state().numpy(),
+        "state_completions": state.completions.numpy(),
+        "state_token_logprobs": state.token_logprobs.numpy(),
+        "state_phi": state.phi,
+    }
     arrays.update({f"state_recorded_{name}": values for name, values in state.recorded.items()})
     if state.guide_statistics is not None:
         arrays["state_guide_statistics"] = state.guide_statistics.numpy()
@@ -380,13 +413,18 @@ def _save_checkpoint(path: Path, config: dict, step: int, state: TPSState, recor
 def _load_checkpoint(path: Path, config: dict, generator) -> tuple[int, TPSState, dict]:
     arrays, saved = storage.load_with_config(path, CHECKPOINT_ARRAYS)
     extended = _extends(saved, config)
-    storage.check_same_config({**saved, "n_steps": config["n_steps"]} if extended else saved, config,
-                              f"checkpoint {path}")
+    storage.check_same_config(
+        {**saved, "n_steps": config["n_steps"]} if extended else saved, config, f"checkpoint {path}"
+    )
     generator.set_state(torch.from_numpy(arrays["generator_state"]))
     statistics = arrays.get("state_guide_statistics")
-    state = TPSState(torch.from_numpy(arrays["state_completions"]), torch.from_numpy(arrays["state_token_logprobs"]),
-                     arrays["state_phi"], {name: arrays[f"state_recorded_{name}"] for name in config["record"]},
-                     None if statistics is None else torch.from_numpy(statistics))
+    state = TPSState(
+        torch.from_numpy(arrays["state_completions"]),
+        torch.from_numpy(arrays["state_token_logprobs"]),
+        arrays["state_phi"],
+        {name: arrays[f"state_recorded_{name}"] for name in config["record"]},
+        None if statistics is None else torch.from_numpy(statistics),
+    )
     records = {key.removeprefix("record_"): value for key, value in arrays.items() if key.startswith("record_")}
     if extended:
         records = {name: _pad_draws(values, config["n_steps"]) for name, values in records.items()}
@@ -399,8 +437,11 @@ def _extends(saved: dict, config: dict) -> bool:
     Steps draw from the generator in the same order whatever n_steps is, so the continued run is bit-identical
     to one that was that long from the start. Annealing cannot be extended (its steps per bias are fixed).
     """
-    return (config["sampler"] == "parallel_tempering" and isinstance(saved.get("n_steps"), int)
-            and saved["n_steps"] < config["n_steps"])
+    return (
+        config["sampler"] == "parallel_tempering"
+        and isinstance(saved.get("n_steps"), int)
+        and saved["n_steps"] < config["n_steps"]
+    )
 
 
 def _pad_draws(values: np.ndarray, draws: int) -> np.ndarray:
@@ -411,8 +452,9 @@ def _pad_draws(values: np.ndarray, draws: int) -> np.ndarray:
     return np.concatenate([values, np.full(shape, fill, dtype=values.dtype)], axis=1)
 
 
-def _run(kernel: ShootingKernel, layout: _Layout, config: dict, checkpoint, checkpoint_every: int, progress: bool,
-         callback) -> dict[str, np.ndarray]:
+def _run(
+    kernel: ShootingKernel, layout: _Layout, config: dict, checkpoint, checkpoint_every: int, progress: bool, callback
+) -> dict[str, np.ndarray]:
     """The step loop shared by both drivers; returns the filled records (M, N, K, ...)."""
     path = None if checkpoint is None else storage.check_file_path("checkpoint", checkpoint)
     generator = torch.Generator().manual_seed(config["seed"])
@@ -431,7 +473,8 @@ def _run(kernel: ShootingKernel, layout: _Layout, config: dict, checkpoint, chec
             if swap_every and (step + 1) % swap_every == 0:
                 parity = ((step + 1) // swap_every - 1) % 2
                 state, values["swap_attempted"], values["swap_accepted"] = swap_neighbours(
-                    state, layout.biases, parity, generator)
+                    state, layout.biases, parity, generator
+                )
             values.update({"phi": state.phi, **state.recorded})
             if config["keep_tokens"]:
                 values["tokens"] = state.completions.numpy()
@@ -448,8 +491,23 @@ def _move(cuts, window, guide, guide_scale) -> dict:
     return {"cuts": cuts, "window": window, "guide": guide, "guide_scale": guide_scale}
 
 
-def _prepare(lm, prompt, completion_length, observable, record, move, checkpoint_every, *, biases, n_chains,
-             seed, keep_tokens, sampler, start, **counts) -> tuple[ShootingKernel, dict]:
+def _prepare(
+    lm,
+    prompt,
+    completion_length,
+    observable,
+    record,
+    move,
+    checkpoint_every,
+    *,
+    biases,
+    n_chains,
+    seed,
+    keep_tokens,
+    sampler,
+    start,
+    **counts,
+) -> tuple[ShootingKernel, dict]:
     """The kernel and the run's configuration (what a checkpoint must match), every argument checked.
 
     move: the keyword arguments cuts, window, guide, guide_scale of :func:`build_kernel`.
@@ -461,15 +519,28 @@ def _prepare(lm, prompt, completion_length, observable, record, move, checkpoint
     if start not in START_RULES:
         raise ValueError(f"start must be one of {START_RULES}; got {start!r}")
     config = {
-        "sampler": sampler, "model": lm.name, storage.FINGERPRINT_KEY: fingerprint(lm),
+        "sampler": sampler,
+        "model": lm.name,
+        storage.FINGERPRINT_KEY: fingerprint(lm),
         "prompt_ids": kernel.prompt.ids.tolist(),
-        "completion_length": kernel.completion_length, "observable": kernel.observable.__name__,
-        "record": list(kernel.recorded), "cuts": kernel.cuts, "biases": check_biases(biases).tolist(),
-        "n_chains": check_positive_int("n_chains", n_chains), "seed": check_seed(seed),
-        "keep_tokens": bool(keep_tokens), "start": start,
+        "completion_length": kernel.completion_length,
+        "observable": kernel.observable.__name__,
+        "record": list(kernel.recorded),
+        "cuts": kernel.cuts,
+        "biases": check_biases(biases).tolist(),
+        "n_chains": check_positive_int("n_chains", n_chains),
+        "seed": check_seed(seed),
+        "keep_tokens": bool(keep_tokens),
+        "start": start,
         **({} if kernel.window is None else {"window": kernel.window}),
-        **({} if kernel.guide is None else {"guide": move["guide"] if isinstance(move["guide"], str)
-                                            else kernel.guide.token_ids.tolist(), "guide_scale": kernel.guide_scale}),
+        **(
+            {}
+            if kernel.guide is None
+            else {
+                "guide": move["guide"] if isinstance(move["guide"], str) else kernel.guide.token_ids.tolist(),
+                "guide_scale": kernel.guide_scale,
+            }
+        ),
         **{name: check_positive_int(name, value) for name, value in counts.items()},
     }
     return kernel, config
@@ -522,9 +593,22 @@ def run_annealed(
     callback(step, state, info) runs after every step (global step index from 0).
     """
     move = _move(cuts, window, guide, guide_scale)
-    kernel, config = _prepare(lm, prompt, completion_length, observable, record, move, checkpoint_every,
-                              biases=biases, n_chains=n_chains, seed=seed, keep_tokens=keep_tokens,
-                              sampler="annealed_tps", start=start, steps_per_bias=steps_per_bias)
+    kernel, config = _prepare(
+        lm,
+        prompt,
+        completion_length,
+        observable,
+        record,
+        move,
+        checkpoint_every,
+        biases=biases,
+        n_chains=n_chains,
+        seed=seed,
+        keep_tokens=keep_tokens,
+        sampler="annealed_tps",
+        start=start,
+        steps_per_bias=steps_per_bias,
+    )
     layout = _Layout(np.array(config["biases"]), config["steps_per_bias"], config["n_chains"], tempering=False)
     records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
     return _inference_data(records, kernel, config)
@@ -566,9 +650,23 @@ def run_tempering(
     of the same run with fewer ``n_steps`` is continued: the result is bit-identical to a run that long from the start.
     """
     move = _move(cuts, window, guide, guide_scale)
-    kernel, config = _prepare(lm, prompt, completion_length, observable, record, move, checkpoint_every,
-                              biases=biases, n_chains=n_chains, seed=seed, keep_tokens=keep_tokens,
-                              sampler="parallel_tempering", start=start, n_steps=n_steps, swap_every=swap_every)
+    kernel, config = _prepare(
+        lm,
+        prompt,
+        completion_length,
+        observable,
+        record,
+        move,
+        checkpoint_every,
+        biases=biases,
+        n_chains=n_chains,
+        seed=seed,
+        keep_tokens=keep_tokens,
+        sampler="parallel_tempering",
+        start=start,
+        n_steps=n_steps,
+        swap_every=swap_every,
+    )
     layout = _Layout(np.array(config["biases"]), config["n_steps"], config["n_chains"], tempering=True)
     records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
     return _inference_data(records, kernel, config)

@@ -7,6 +7,7 @@ as their batch folders: an interrupted chapter resumes where it stopped, and a s
 chapter asking for the same run reads it back instantly — also from another process running
 at the same time, which waits for the first to finish instead of repeating its work.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -16,9 +17,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from rarelib import direct, observables, tps
 from rarelib.models import REPO_ROOT, CausalLM, fingerprint
@@ -83,8 +84,10 @@ def _acquire(handle, lock: Path, timeout_s: float) -> None:
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"waited {timeout_s:g} s for {lock}, held by another process computing the same "
-                                   "run; wait for it to finish, or stop it, or raise RARELIB_LOCK_TIMEOUT_S") from None
+                raise TimeoutError(
+                    f"waited {timeout_s:g} s for {lock}, held by another process computing the same "
+                    "run; wait for it to finish, or stop it, or raise RARELIB_LOCK_TIMEOUT_S"
+                ) from None
             if not announced:
                 print(f"waiting for {lock}: another process is computing this run", file=sys.stderr, flush=True)
                 announced = True
@@ -116,34 +119,85 @@ def guided_move(lm: CausalLM, guide: str | None) -> dict:
     raise ValueError(f"guide must be None or one of {BOOK_GUIDES}; got {guide!r}")
 
 
-def annealed(lm: CausalLM, prompt: str, completion_length: int, observable: str, biases: Sequence[float],
-             steps_per_bias: int, n_chains: int, seed: int, cache_dir: str | os.PathLike = CACHE_DIR,
-             start: str = "overdispersed", **options):
-    """:func:`rarelib.tps.run_annealed`, cached in ``cache_dir``; ``options`` are passed on (record, keep_tokens, cuts)."""
-    arguments = dict(prompt=prompt, completion_length=completion_length, observable=observable,
-                     biases=[float(b) for b in biases], steps_per_bias=steps_per_bias, n_chains=n_chains, seed=seed,
-                     start=start, **options)
+def annealed(
+    lm: CausalLM,
+    prompt: str,
+    completion_length: int,
+    observable: str,
+    biases: Sequence[float],
+    steps_per_bias: int,
+    n_chains: int,
+    seed: int,
+    cache_dir: str | os.PathLike = CACHE_DIR,
+    start: str = "overdispersed",
+    **options,
+):
+    """:func:`rarelib.tps.run_annealed`, cached in ``cache_dir``; ``options`` (record, keep_tokens, cuts)
+    are passed on."""
+    arguments = dict(
+        prompt=prompt,
+        completion_length=completion_length,
+        observable=observable,
+        biases=[float(b) for b in biases],
+        steps_per_bias=steps_per_bias,
+        n_chains=n_chains,
+        seed=seed,
+        start=start,
+        **options,
+    )
     path = Path(cache_dir) / f"annealed-{observable}-{run_key(lm, sampler='annealed', **arguments)}.npz"
     with exclusive(path):
-        return tps.run_annealed(lm, checkpoint=path, progress=False,
-                                checkpoint_every=checkpoint_every(steps_per_bias * len(biases)), **arguments)
+        return tps.run_annealed(
+            lm,
+            checkpoint=path,
+            progress=False,
+            checkpoint_every=checkpoint_every(steps_per_bias * len(biases)),
+            **arguments,
+        )
 
 
-def tempering(lm: CausalLM, prompt: str, completion_length: int, observable: str, biases: Sequence[float],
-              n_steps: int, n_chains: int, seed: int, cache_dir: str | os.PathLike = CACHE_DIR,
-              start: str = "overdispersed", **options):
-    """:func:`rarelib.tps.run_tempering`, cached in ``cache_dir``; ``options`` (swap_every, record, ...) are passed on."""
-    arguments = dict(prompt=prompt, completion_length=completion_length, observable=observable,
-                     biases=[float(b) for b in biases], n_steps=n_steps, n_chains=n_chains, seed=seed, start=start,
-                     **options)
+def tempering(
+    lm: CausalLM,
+    prompt: str,
+    completion_length: int,
+    observable: str,
+    biases: Sequence[float],
+    n_steps: int,
+    n_chains: int,
+    seed: int,
+    cache_dir: str | os.PathLike = CACHE_DIR,
+    start: str = "overdispersed",
+    **options,
+):
+    """:func:`rarelib.tps.run_tempering`, cached in ``cache_dir``; ``options`` (swap_every, record, ...)
+    are passed on."""
+    arguments = dict(
+        prompt=prompt,
+        completion_length=completion_length,
+        observable=observable,
+        biases=[float(b) for b in biases],
+        n_steps=n_steps,
+        n_chains=n_chains,
+        seed=seed,
+        start=start,
+        **options,
+    )
     path = Path(cache_dir) / f"tempering-{observable}-{run_key(lm, sampler='tempering', **arguments)}.npz"
     with exclusive(path):
-        return tps.run_tempering(lm, checkpoint=path, progress=False, checkpoint_every=checkpoint_every(n_steps),
-                                 **arguments)
+        return tps.run_tempering(
+            lm, checkpoint=path, progress=False, checkpoint_every=checkpoint_every(n_steps), **arguments
+        )
 
 
-def direct_samples(lm: CausalLM, prompt: str, completion_length: int, n: int, seed: int,
-                   cache_dir: str | os.PathLike = CACHE_DIR, **options) -> direct.DirectSamples:
+def direct_samples(
+    lm: CausalLM,
+    prompt: str,
+    completion_length: int,
+    n: int,
+    seed: int,
+    cache_dir: str | os.PathLike = CACHE_DIR,
+    **options,
+) -> direct.DirectSamples:
     """:func:`rarelib.direct.sample` streamed to (and read back from) a folder in ``cache_dir``."""
     arguments = dict(prompt=prompt, completion_length=completion_length, n=n, seed=seed, **options)
     folder = Path(cache_dir) / f"direct-{run_key(lm, sampler='direct', **arguments)}"

@@ -1,4 +1,5 @@
 """Synthetic chains with known laws, shared by the tests."""
+
 import numpy as np
 
 

@@ -4,6 +4,7 @@ A table of bad inputs per entry point: the chapters' parameters (:func:`rarelib.
 :func:`rarelib.params.check_notebook`), the samplers, the analysis, results files, checkpoints and model folders
 (hostile files included). Each case asserts the error type and that the message names what is wrong.
 """
+
 import json
 import math
 import re
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import zoo
-from rarelib import direct, models, params, reweighting, storage, tps, workflow
+
+from rarelib import direct, logspace, models, params, reweighting, storage, tps, workflow
 
 PROMPT = "ab a"
 GOOD_SIGNED = {"ari": {"negative": [-0.3], "positive": [0.2]}}
@@ -40,19 +41,50 @@ def model_folder(tmp_path_factory):
 # ----------------------------------------------------------------------------- chapter parameters
 
 PARAMETER_CASES = [
-    ("profile", "fast"), ("profile", 1), ("profile", None),
-    ("prompt", ""), ("prompt", 5), ("prompt", None),
-    ("seed", -1), ("seed", 1.5), ("seed", "0"), ("seed", True),
-    ("completion_length", 0), ("completion_length", -3), ("completion_length", 2.5), ("completion_length", "64"),
+    ("profile", "fast"),
+    ("profile", 1),
+    ("profile", None),
+    ("prompt", ""),
+    ("prompt", 5),
+    ("prompt", None),
+    ("seed", -1),
+    ("seed", 1.5),
+    ("seed", "0"),
+    ("seed", True),
+    ("completion_length", 0),
+    ("completion_length", -3),
+    ("completion_length", 2.5),
+    ("completion_length", "64"),
     ("completion_length", True),
-    ("n_samples", 0), ("n_samples", 1), ("n_direct", -1), ("steps_per_bias", 0), ("n_steps", 1.5), ("n_chains", "8"),
-    ("batch_size", 0), ("n_bootstrap", -2), ("swap_every", 0),
-    ("n_zero", -1), ("n_zero", 0), ("n_bins", -3), ("n_bins", 0), ("n_corpus_stories", 0),
+    ("n_samples", 0),
+    ("n_samples", 1),
+    ("n_direct", -1),
+    ("steps_per_bias", 0),
+    ("n_steps", 1.5),
+    ("n_chains", "8"),
+    ("batch_size", 0),
+    ("n_bootstrap", -2),
+    ("swap_every", 0),
+    ("n_zero", -1),
+    ("n_zero", 0),
+    ("n_bins", -3),
+    ("n_bins", 0),
+    ("n_corpus_stories", 0),
     ("n_corpus_stories", "many"),
-    ("observable", "readability"), ("observable", 3),
-    ("observables", ["ari", "nonsense"]), ("observables", "ari"), ("observables", []), ("observables", ["ari", "ari"]),
-    ("record", ["nonsense"]), ("record", "logprob"), ("record", None),
-    ("biases", 0.5), ("biases", []), ("biases", [0.1, math.nan]), ("biases", "ari"), ("biases", [0.1, "x"]),
+    ("observable", "readability"),
+    ("observable", 3),
+    ("observables", ["ari", "nonsense"]),
+    ("observables", "ari"),
+    ("observables", []),
+    ("observables", ["ari", "ari"]),
+    ("record", ["nonsense"]),
+    ("record", "logprob"),
+    ("record", None),
+    ("biases", 0.5),
+    ("biases", []),
+    ("biases", [0.1, math.nan]),
+    ("biases", "ari"),
+    ("biases", [0.1, "x"]),
     ("biases", {"ari": {"negative": [0.3], "positive": [0.2]}}),
     ("biases", {"ari": {"negative": [-0.3]}}),
     ("biases", {"nonsense": {"negative": [-0.3], "positive": [0.2]}}),
@@ -60,16 +92,34 @@ PARAMETER_CASES = [
     ("biases", {"ari": {"negative": [-0.1], "positive": [-0.2]}}),
     ("biases", {"ari": {"negative": [-math.inf], "positive": [0.2]}}),
     ("biases", {"ari": {"negative": [], "positive": [0.2]}}),
-    ("ladders", {"ari": [-1.0, 1.0]}), ("ladders", {"ari": [0.0, -1.0]}), ("ladders", [-1.0, 0.0, 1.0]),
-    ("ladders", {"ari": "x"}), ("ladders", {"ari": [0.0, 0.0]}), ("ladders", {"nonsense": [0.0]}), ("ladders", {}),
+    ("ladders", {"ari": [-1.0, 1.0]}),
+    ("ladders", {"ari": [0.0, -1.0]}),
+    ("ladders", [-1.0, 0.0, 1.0]),
+    ("ladders", {"ari": "x"}),
+    ("ladders", {"ari": [0.0, 0.0]}),
+    ("ladders", {"nonsense": [0.0]}),
+    ("ladders", {}),
     ("ladders", {"ari": [-1e6, math.nan, 0.0]}),
-    ("guides", {"ari": "sentences"}), ("guides", "temperature"), ("guides", {"nonsense": None}), ("guides", {}),
+    ("guides", {"ari": "sentences"}),
+    ("guides", "temperature"),
+    ("guides", {"nonsense": None}),
+    ("guides", {}),
     ("guide", "fast"),
-    ("burn_in", 1.0), ("burn_in", -0.1), ("burn_in", "x"),
-    ("temperature", 0), ("temperature", "x"), ("temperature", math.inf),
-    ("rhat_threshold", "x"), ("rhat_threshold", 1.0), ("rhat_threshold", 0.9),
-    ("keep_tokens", "no"), ("keep_tokens", 1), ("keep_tokens", None),
-    ("trace_bias", "x"), ("trace_bias", math.nan), ("exact_bias", math.inf),
+    ("burn_in", 1.0),
+    ("burn_in", -0.1),
+    ("burn_in", "x"),
+    ("temperature", 0),
+    ("temperature", "x"),
+    ("temperature", math.inf),
+    ("rhat_threshold", "x"),
+    ("rhat_threshold", 1.0),
+    ("rhat_threshold", 0.9),
+    ("keep_tokens", "no"),
+    ("keep_tokens", 1),
+    ("keep_tokens", None),
+    ("trace_bias", "x"),
+    ("trace_bias", math.nan),
+    ("exact_bias", math.inf),
 ]
 
 
@@ -82,19 +132,36 @@ def test_bad_parameter_value_names_the_parameter(name, value):
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("values, named", [
-    (dict(n_zero=2000, n_direct=1000), "n_zero=2000 must not exceed n_direct=1000"),
-    (dict(observables=["ari", "logprob"], biases=GOOD_SIGNED), r"biases has no entry for observables \['logprob'\]"),
-])
+@pytest.mark.parametrize(
+    "values, named",
+    [
+        (dict(n_zero=2000, n_direct=1000), "n_zero=2000 must not exceed n_direct=1000"),
+        (
+            dict(observables=["ari", "logprob"], biases=GOOD_SIGNED),
+            r"biases has no entry for observables \['logprob'\]",
+        ),
+    ],
+)
 def test_parameters_that_disagree_are_named(values, named):
     with pytest.raises(ValueError, match=named):
         params.check(values)
 
 
 def test_good_structured_parameters_pass():
-    params.check(dict(observables=["ari"], biases=GOOD_SIGNED, ladders={"ari": [-1.0, 0.0, 0.5]},
-                      guides={"ari": None}, record=["logprob", "ari"], keep_tokens=False, n_zero=10, n_direct=10,
-                      rhat_threshold=1.1, trace_bias=-1.0))
+    params.check(
+        dict(
+            observables=["ari"],
+            biases=GOOD_SIGNED,
+            ladders={"ari": [-1.0, 0.0, 0.5]},
+            guides={"ari": None},
+            record=["logprob", "ari"],
+            keep_tokens=False,
+            n_zero=10,
+            n_direct=10,
+            rhat_threshold=1.1,
+            trace_bias=-1.0,
+        )
+    )
 
 
 @pytest.mark.parametrize("notebook", sorted(path.stem for path in (REPO / "notebooks").glob("*.ipynb")))
@@ -108,18 +175,26 @@ def test_every_chapter_accepts_its_defaults_and_its_paper_profile(notebook):
         params.check_notebook(notebook, {**defaults, **yaml.safe_load(path.read_text()), "profile": "paper"})
 
 
-@pytest.mark.parametrize("notebook, extra, error, named", [
-    ("02_direct_sampling", {"n_sample": 10}, ValueError, "02_direct_sampling has no parameter 'n_sample'.*n_samples"),
-    ("05_mbar", {"ladder": {"ari": [0.0]}}, ValueError, "no parameter 'ladder'.*ladders"),
-    ("04_tps", {"profile": "paper"}, ValueError, "profile='paper' was named but.*-f profiles/paper/04_tps.yaml"),
-    ("04_tps", {"observables": ["ari", "nonsense"]}, ValueError, r"observables\[1\] must be one of"),
-    ("04_tps", {"biases": 0.5}, ValueError, "biases must be a non-empty list .*or a dict of observable name"),
-    ("05_mbar", {"guides": ["ari"]}, ValueError, "guides must be a non-empty dict"),
-    ("05_mbar", {"ladders": {"ari": "x"}}, ValueError, r"ladders\['ari'\] must be a non-empty list"),
-    ("05_mbar", {"keep_tokens": "no"}, ValueError, "keep_tokens must be True or False"),
-    ("05_mbar", {"n_zero": 20000}, ValueError, "n_zero=20000 must not exceed n_direct"),
-    ("no_such_chapter", {}, FileNotFoundError, "no chapter notebook"),
-])
+@pytest.mark.parametrize(
+    "notebook, extra, error, named",
+    [
+        (
+            "02_direct_sampling",
+            {"n_sample": 10},
+            ValueError,
+            "02_direct_sampling has no parameter 'n_sample'.*n_samples",
+        ),
+        ("05_mbar", {"ladder": {"ari": [0.0]}}, ValueError, "no parameter 'ladder'.*ladders"),
+        ("04_tps", {"profile": "paper"}, ValueError, "profile='paper' was named but.*-f profiles/paper/04_tps.yaml"),
+        ("04_tps", {"observables": ["ari", "nonsense"]}, ValueError, r"observables\[1\] must be one of"),
+        ("04_tps", {"biases": 0.5}, ValueError, "biases must be a non-empty list .*or a dict of observable name"),
+        ("05_mbar", {"guides": ["ari"]}, ValueError, "guides must be a non-empty dict"),
+        ("05_mbar", {"ladders": {"ari": "x"}}, ValueError, r"ladders\['ari'\] must be a non-empty list"),
+        ("05_mbar", {"keep_tokens": "no"}, ValueError, "keep_tokens must be True or False"),
+        ("05_mbar", {"n_zero": 20000}, ValueError, "n_zero=20000 must not exceed n_direct"),
+        ("no_such_chapter", {}, FileNotFoundError, "no chapter notebook"),
+    ],
+)
 def test_chapter_refuses_unknown_names_unloaded_profiles_and_bad_values(notebook, extra, error, named):
     namespace = {} if error is FileNotFoundError else {**params.defaults(notebook), **extra}
     with pytest.raises(error, match=named):
@@ -132,13 +207,33 @@ def test_check_names_ignores_modules_functions_and_ipython_globals():
 
 
 def test_papermill_refuses_a_misspelt_parameter_with_one_line(tmp_path):
-    command = [sys.executable, "-m", "papermill", str(REPO / "notebooks" / "02_direct_sampling.ipynb"),
-               str(tmp_path / "out.ipynb"), "-k", "python3", "-p", "n_sample", "10", "-p", "n_samples", "64",
-               "-p", "completion_length", "8", "--cwd", str(REPO / "notebooks")]
+    command = [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(REPO / "notebooks" / "02_direct_sampling.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        "-k",
+        "python3",
+        "-p",
+        "n_sample",
+        "10",
+        "-p",
+        "n_samples",
+        "64",
+        "-p",
+        "completion_length",
+        "8",
+        "--cwd",
+        str(REPO / "notebooks"),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
-    lines = [line for line in (result.stdout + result.stderr).splitlines()
-             if line.startswith("ValueError: 02_direct_sampling has no parameter 'n_sample'")]
+    lines = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if line.startswith("ValueError: 02_direct_sampling has no parameter 'n_sample'")
+    ]
     assert lines and "n_samples" in lines[0]
 
 
@@ -171,8 +266,9 @@ def test_direct_out_that_is_a_file_is_refused_before_sampling(lm, tmp_path):
         direct.sample(lm, PROMPT, 4, 3, progress=False, out=tmp_path / "file")
 
 
-TPS_ARGUMENTS = dict(prompt=PROMPT, completion_length=3, observable="repeats", biases=[0.0, -0.5], n_steps=3,
-                     n_chains=2, progress=False)
+TPS_ARGUMENTS = dict(
+    prompt=PROMPT, completion_length=3, observable="repeats", biases=[0.0, -0.5], n_steps=3, n_chains=2, progress=False
+)
 TEMPERING_CASES = [
     (dict(biases=[]), "biases must be a non-empty 1-D sequence"),
     (dict(biases=[0.0, math.nan]), "biases must be"),
@@ -198,11 +294,14 @@ def test_run_tempering_names_the_bad_argument(lm, overrides, named):
         tps.run_tempering(lm, **{**TPS_ARGUMENTS, **overrides})
 
 
-@pytest.mark.parametrize("overrides, named", [
-    (dict(steps_per_bias=0), "steps_per_bias must be a positive integer"),
-    (dict(biases=[[0.0]]), "biases must be a non-empty 1-D sequence"),
-    (dict(n_chains=True), "n_chains must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        (dict(steps_per_bias=0), "steps_per_bias must be a positive integer"),
+        (dict(biases=[[0.0]]), "biases must be a non-empty 1-D sequence"),
+        (dict(n_chains=True), "n_chains must be a positive integer"),
+    ],
+)
 def test_run_annealed_names_the_bad_argument(lm, overrides, named):
     arguments = {**TPS_ARGUMENTS, "steps_per_bias": 2, **overrides}
     del arguments["n_steps"]
@@ -218,6 +317,7 @@ def test_checkpoint_that_is_a_folder_is_refused_before_the_run(lm, tmp_path):
 
 
 # ----------------------------------------------------------------------------- hostile checkpoint and array files
+
 
 def _object_array_npz(path: Path) -> None:
     np.savez(path, config=np.array([{"a": 1}], dtype=object))
@@ -301,6 +401,7 @@ def test_changed_weights_at_the_same_path_are_never_mixed(model_folder, tmp_path
 
 # ----------------------------------------------------------------------------- results files and the analysis
 
+
 def _gaussian_run(rng, lambdas, observable="x"):
     lambdas = np.asarray(lambdas, dtype=float)
     phi = rng.normal(size=(4, 60, lambdas.size)) - lambdas
@@ -311,8 +412,12 @@ def _analysis_file(path: Path) -> None:
     rng = np.random.default_rng(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        analysis = reweighting.analyze(_gaussian_run(rng, [-0.5, 0.0]), np.linspace(-4, 4, 5), rng=rng,
-                                       settings=reweighting.Settings(n_bootstrap=4))
+        analysis = reweighting.analyze(
+            _gaussian_run(rng, [-0.5, 0.0]),
+            np.linspace(-4, 4, 5),
+            rng=rng,
+            settings=reweighting.Settings(n_bootstrap=4),
+        )
     analysis.save(path)
 
 
@@ -355,8 +460,11 @@ ANALYZE_CASES = [
     (lambda run, lm: [run, _direct_samples(lm)], TypeError, r"runs\[1\] is a DirectSamples.*direct.to_inference_data"),
     (lambda run, lm: [run, {"phi": [1.0]}], TypeError, r"runs\[1\] is a dict"),
     (lambda run, lm: [], ValueError, "runs is empty"),
-    (lambda run, lm: [run, _gaussian_run(np.random.default_rng(2), [0.0], observable="y")], ValueError,
-     "runs record different observables"),
+    (
+        lambda run, lm: [run, _gaussian_run(np.random.default_rng(2), [0.0], observable="y")],
+        ValueError,
+        "runs record different observables",
+    ),
 ]
 
 
@@ -367,21 +475,30 @@ def test_analyze_refuses_what_is_not_a_run(lm, make_runs, error, named):
         reweighting.analyze(make_runs(run, lm), np.linspace(-4, 4, 5), rng=np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("bins, named", [
-    ([1.0], "bins must be a 1-D array of at least 2 bin edges"),
-    ([0.0, 0.0, 1.0], "bins must be finite and strictly increasing"),
-    ([100.0, 200.0], "bins span .* choose bins that cover the data"),
-])
+@pytest.mark.parametrize(
+    "bins, named",
+    [
+        ([1.0], "bins must be a 1-D array of at least 2 bin edges"),
+        ([0.0, 0.0, 1.0], "bins must be finite and strictly increasing"),
+        ([100.0, 200.0], "bins span .* choose bins that cover the data"),
+    ],
+)
 def test_analyze_names_bad_bins(bins, named):
     with pytest.raises(ValueError, match=named):
         reweighting.analyze(_gaussian_run(np.random.default_rng(3), [-0.5, 0.0]), bins, rng=np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("settings, named", [
-    (dict(rhat_threshold=1.0), "rhat_threshold"), (dict(n_bootstrap=1), "n_bootstrap"),
-    (dict(burn_in=1.0), "burn_in"), (dict(level=1.5), "level"), (dict(rhat_method="x"), "rhat_method"),
-    (dict(min_overlap=1.0), "min_overlap"),
-])
+@pytest.mark.parametrize(
+    "settings, named",
+    [
+        (dict(rhat_threshold=1.0), "rhat_threshold"),
+        (dict(n_bootstrap=1), "n_bootstrap"),
+        (dict(burn_in=1.0), "burn_in"),
+        (dict(level=1.5), "level"),
+        (dict(rhat_method="x"), "rhat_method"),
+        (dict(min_overlap=1.0), "min_overlap"),
+    ],
+)
 def test_analysis_settings_name_the_bad_one(settings, named):
     with pytest.raises(ValueError, match=named):
         reweighting.Settings(**settings)
@@ -394,14 +511,16 @@ def test_states_that_do_not_overlap_never_give_a_reach(ladder):
     rng = np.random.default_rng(4)
     run = _gaussian_run(rng, ladder)
     with pytest.warns(reweighting.ReweightingWarning, match="beyond an overlap gap"):
-        analysis = reweighting.analyze(run, np.linspace(-6, 6, 13), rng=rng,
-                                       settings=reweighting.Settings(n_bootstrap=10, rhat_method="identity"))
+        analysis = reweighting.analyze(
+            run, np.linspace(-6, 6, 13), rng=rng, settings=reweighting.Settings(n_bootstrap=10, rhat_method="identity")
+        )
     np.testing.assert_array_equal(analysis.states, [0.0])
     for tail in (analysis.upper_tail, analysis.lower_tail):
-        assert reweighting.reach(tail) >= -math.log10(analysis.samples_per_state.sum()) - 1e-9
+        assert logspace.reach(tail) >= -math.log10(analysis.samples_per_state.sum()) - 1e-9
 
 
 # ----------------------------------------------------------------------------- model folders
+
 
 def _truncate(path: Path, keep: int) -> None:
     path.write_bytes(path.read_bytes()[:keep])
@@ -413,31 +532,78 @@ def _set_config(folder: Path, **fields) -> None:
 
 
 MODEL_CASES = [
-    ("truncated safetensors", lambda f: _truncate(f / "model.safetensors", 4000), ValueError,
-     r"model.safetensors is broken \(not a complete safetensors file"),
-    ("safetensors header only", lambda f: _truncate(f / "model.safetensors", 20), ValueError,
-     "model.safetensors is broken"),
-    ("garbage tokenizer.json", lambda f: (f / "tokenizer.json").write_text('{"version": "1.0"}'), ValueError,
-     "tokenizer.json is broken"),
-    ("tokenizer.json not UTF-8", lambda f: (f / "tokenizer.json").write_bytes(b"\xff\xfe\x00"), ValueError,
-     r"tokenizer.json is broken \(not UTF-8 text\)"),
-    ("tokenizer.json not JSON", lambda f: (f / "tokenizer.json").write_text("hello"), ValueError,
-     r"tokenizer.json is broken \(not valid JSON"),
-    ("tokenizer_config.json not UTF-8", lambda f: (f / "tokenizer_config.json").write_bytes(b"\xff"), ValueError,
-     r"tokenizer_config.json is broken \(not UTF-8"),
-    ("config.json not UTF-8", lambda f: (f / "config.json").write_bytes(b"\xff\xfe"), ValueError,
-     r"config.json is broken \(not UTF-8"),
-    ("config.json a list", lambda f: (f / "config.json").write_text("[]"), ValueError,
-     "config.json is broken .*not an object"),
-    ("vocabulary of the weights", lambda f: _set_config(f, vocab_size=500), ValueError,
-     "could not load model .*config.json, \\*.safetensors"),
-    ("vocabulary of the tokenizer", lambda f: zoo.save_model("gpt2", f, with_tokenizer=False, vocab_size=100),
-     ValueError,
-     "has token ids up to 299, but .*config.json gives vocab_size 100"),
-    ("weights only", lambda f: [(f / name).unlink() for name in ("tokenizer.json", "tokenizer_config.json")],
-     models.ModelNotFoundError, "has no tokenizer files"),
-    ("no weights", lambda f: (f / "model.safetensors").unlink(), models.ModelNotFoundError,
-     r"has no \*.safetensors weights"),
+    (
+        "truncated safetensors",
+        lambda f: _truncate(f / "model.safetensors", 4000),
+        ValueError,
+        r"model.safetensors is broken \(not a complete safetensors file",
+    ),
+    (
+        "safetensors header only",
+        lambda f: _truncate(f / "model.safetensors", 20),
+        ValueError,
+        "model.safetensors is broken",
+    ),
+    (
+        "garbage tokenizer.json",
+        lambda f: (f / "tokenizer.json").write_text('{"version": "1.0"}'),
+        ValueError,
+        "tokenizer.json is broken",
+    ),
+    (
+        "tokenizer.json not UTF-8",
+        lambda f: (f / "tokenizer.json").write_bytes(b"\xff\xfe\x00"),
+        ValueError,
+        r"tokenizer.json is broken \(not UTF-8 text\)",
+    ),
+    (
+        "tokenizer.json not JSON",
+        lambda f: (f / "tokenizer.json").write_text("hello"),
+        ValueError,
+        r"tokenizer.json is broken \(not valid JSON",
+    ),
+    (
+        "tokenizer_config.json not UTF-8",
+        lambda f: (f / "tokenizer_config.json").write_bytes(b"\xff"),
+        ValueError,
+        r"tokenizer_config.json is broken \(not UTF-8",
+    ),
+    (
+        "config.json not UTF-8",
+        lambda f: (f / "config.json").write_bytes(b"\xff\xfe"),
+        ValueError,
+        r"config.json is broken \(not UTF-8",
+    ),
+    (
+        "config.json a list",
+        lambda f: (f / "config.json").write_text("[]"),
+        ValueError,
+        "config.json is broken .*not an object",
+    ),
+    (
+        "vocabulary of the weights",
+        lambda f: _set_config(f, vocab_size=500),
+        ValueError,
+        "could not load model .*config.json, \\*.safetensors",
+    ),
+    (
+        "vocabulary of the tokenizer",
+        lambda f: zoo.save_model("gpt2", f, with_tokenizer=False, vocab_size=100),
+        ValueError,
+        "has token ids up to 299, but .*config.json gives vocab_size 100",
+    ),
+    (
+        "weights only",
+        lambda f: [(f / name).unlink() for name in ("tokenizer.json", "tokenizer_config.json")],
+        models.ModelNotFoundError,
+        "has no tokenizer files",
+    ),
+    (
+        "no weights",
+        lambda f: (f / "model.safetensors").unlink(),
+        models.ModelNotFoundError,
+        r"has no \*.safetensors weights",
+    ),
     ("no config", lambda f: (f / "config.json").unlink(), models.ModelNotFoundError, "has no config.json"),
 ]
 
@@ -455,6 +621,7 @@ def test_broken_model_folder_names_the_file(model_folder, tmp_path, edit, error,
 
 
 # ----------------------------------------------------------------------------- interrupts and locks
+
 
 def test_tempering_is_extended_from_a_finished_checkpoint_bit_identically(lm, tmp_path):
     path = tmp_path / "run.npz"

@@ -4,20 +4,28 @@ The smoke runs check that every script runs end to end and writes the JSON the P
 chapter reads (machine description, settings, results with the fields it renders); the
 numbers of a smoke run mean nothing. The helpers are checked against values worked out by hand.
 """
+
 import json
 import runpy
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from rarelib import diagnostics
+from rarelib import params
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 SCRIPTS = ("sampling", "scaling", "reweighting", "exact_validation", "tail_reach", "seed_sweep", "estimators")
-MACHINE_FIELDS = {"cpu", "cpu_count", "memory_gib", "torch_threads", "load_average_at_start", "load_average_at_end",
-                  "torch", "transformers"}
+MACHINE_FIELDS = {
+    "cpu",
+    "cpu_count",
+    "memory_gib",
+    "torch_threads",
+    "load_average_at_start",
+    "load_average_at_end",
+    "torch",
+    "transformers",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -40,34 +48,6 @@ def run_smoke(script: str, output: Path, monkeypatch) -> dict:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def test_relative_half_width_from_logs(common):
-    with np.errstate(divide="ignore"):
-        estimate = np.log10([0.1, 1e-20, 0.0])
-        interval = np.log10([[0.05, 0.5e-20, 0.0], [0.15, 3e-20, 1e-3]])
-        widths = common.relative_half_width(estimate, interval)
-    assert np.allclose(widths[:2], [0.5, 1.25]) and np.isnan(widths[2])
-
-
-def test_reach_is_the_smallest_estimate_within_half_width(common):
-    log10_estimate = np.array([-0.1, -2.0, -5.0, -3.0, -np.inf, 0.0])
-    half = np.array([0.1, 0.4, 0.9, 0.49, 0.0, 0.0])  # relative half-widths: −5 is too wide, −3 qualifies
-    log10_interval = np.stack([log10_estimate + np.log10(1 - half), log10_estimate + np.log10(1 + half)])
-    assert common.reached(log10_estimate, log10_interval).tolist() == [True, True, False, True, False, False]
-    assert common.reach(log10_estimate, log10_interval) == 3
-    assert common.reach(log10_estimate[[2, 4]], log10_interval[:, [2, 4]]) == -1
-
-
-def test_wilson_tails_count_both_sides(common):
-    phi = np.array([3.0, 1.0, 2.0, 2.0, 5.0])
-    thresholds = np.array([2.0, 4.0])
-    upper, upper_interval = common.wilson_log10_tail(phi, thresholds, "upper")
-    lower, _ = common.wilson_log10_tail(phi, thresholds, "lower")
-    assert np.allclose(10**upper, [4 / 5, 1 / 5]) and np.allclose(10**lower, [3 / 5, 4 / 5])
-    assert np.allclose(10**upper_interval, diagnostics.wilson_interval(np.array([4, 1]), 5))
-    with pytest.raises(ValueError, match="side"):
-        common.wilson_log10_tail(phi, thresholds, "both")
 
 
 def test_table_aligns_columns_and_marks_missing_values(common):
@@ -99,11 +79,18 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
     results = report["results"]
     if script == "sampling":
         for rates in results["throughput"].values():
-            assert set(rates) == {"generate (HF)", "direct", "TPS proposals", "TPS, sentence-end guide",
-                                  "TPS, temperature guide", "scoring (ceiling)"}
+            assert set(rates) == {
+                "generate (HF)",
+                "direct",
+                "TPS proposals",
+                "TPS, sentence-end guide",
+                "TPS, temperature guide",
+                "scoring (ceiling)",
+            }
             assert rates["generate (HF)"]["ratio_to_generate_cpu"] == 1.0
-            assert all(entry["tokens_per_cpu_s"]["median"] > 0 and entry["useful_fraction"] > 0
-                       for entry in rates.values())
+            assert all(
+                entry["tokens_per_cpu_s"]["median"] > 0 and entry["useful_fraction"] > 0 for entry in rates.values()
+            )
     elif script == "scaling":
         assert {row["sweep"] for row in results["rows"]} == {"length", "chains"}
     elif script == "reweighting":
@@ -124,14 +111,22 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
         assert any(entry["reach"] is not None for entry in methods.values())
         assert {"guided annealed_tps + MBAR", "guided parallel_tempering + MBAR"} <= set(methods)
         for tail in results["default"]["tails"]:
-            assert set(tail["methods"]) == {"direct", "annealed_tps + MBAR", "parallel_tempering + MBAR",
-                                            "guided parallel_tempering + MBAR"}
+            assert set(tail["methods"]) == {
+                "direct",
+                "annealed_tps + MBAR",
+                "parallel_tempering + MBAR",
+                "guided parallel_tempering + MBAR",
+            }
             assert tail["methods"]["direct"]["reach"] is not None
 
 
-def test_seed_sweep_follows_a_chapter_into_the_library_modules_it_runs():
-    import seed_sweep
-
-    files = {path.stem for path in seed_sweep.library_files(seed_sweep.NOTEBOOKS / "02_direct_sampling.ipynb")}
-    assert {"direct", "diagnostics", "models", "generation"} <= files    # imported, and imported by those
-    assert "reweighting" not in files and "equilearning" not in files      # not run by chapter 2
+def test_chapter_fingerprint_follows_a_chapter_into_the_library_modules_it_runs():
+    files = {
+        path.relative_to(params.LIBRARY_DIR).as_posix() for path in params.chapter_library_files("02_direct_sampling")
+    }
+    assert {"direct.py", "diagnostics.py", "models.py", "generation.py"} <= files  # imported, and imported by those
+    assert "reweighting.py" not in files and "companions/equilearning.py" not in files  # not run by chapter 2
+    files = {
+        path.relative_to(params.LIBRARY_DIR).as_posix() for path in params.chapter_library_files("09_markov_chains")
+    }
+    assert {"exact/__init__.py", "exact/solvable.py", "exact/chains.py", "companions/in_context.py"} <= files

@@ -1,8 +1,9 @@
-"""rarelib.chains: tiny random transformers read as Markov chains on their contexts (Zekri et al.).
+"""rarelib.exact.chains: tiny random transformers read as Markov chains on their contexts (Zekri et al.).
 
 Checked against an independent construction of Q from single-context model calls, against
 dense linear algebra (matrix powers, eigenvalues) and against the sliding-window transformer.
 """
+
 import itertools
 
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 import torch
 from scipy.special import logsumexp
 
-from rarelib import chains, exact, models
+from rarelib import models
+from rarelib.exact import chains, solvable
 
 WINDOW = 3
 FLOAT32 = 1e-5  # the model's logits are float32
@@ -71,7 +73,9 @@ def test_spectral_gap_and_epsilon_match_dense_linear_algebra(chain):
     moduli = np.sort(np.abs(np.linalg.eigvals(chain.recurrent_block.toarray())))[::-1]
     assert moduli[0] == pytest.approx(1.0, abs=1e-12)
     assert chains.spectral_gap(chain) == pytest.approx(1 - moduli[1], abs=1e-10)
-    k_step = np.linalg.matrix_power(chain.transition.toarray(), WINDOW)[chain.first_recurrent:, chain.first_recurrent:]
+    k_step = np.linalg.matrix_power(chain.transition.toarray(), WINDOW)[
+        chain.first_recurrent :, chain.first_recurrent :
+    ]
     assert chains.log_epsilon(chain) == pytest.approx(np.log(k_step.min()), abs=1e-10)
     assert chains.log_epsilon(chain) <= -WINDOW * np.log(chain.vocab_size)  # ε ≤ T^(−K): a row of Q^K sums to 1
 
@@ -87,7 +91,7 @@ def test_worst_start_distance_decreases_below_the_zekri_bound(chain):
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
 def test_markov_lm_from_chain_reproduces_the_transformer_on_full_contexts(transformer, temperature):
     markov = chains.chain_to_markov_lm(chains.model_as_chain(transformer, WINDOW, temperature))
-    contexts = torch.as_tensor(exact.enumerate_sequences(transformer.vocab_size, WINDOW))
+    contexts = torch.as_tensor(solvable.enumerate_sequences(transformer.vocab_size, WINDOW))
     logits, _ = transformer.logits(contexts)
     expected = torch.log_softmax(logits[:, -1].double() / temperature, dim=-1)
     markov_logits, _ = markov.logits(contexts)
@@ -99,28 +103,34 @@ def test_exact_answers_hold_for_the_sliding_window_transformer(transformer, chai
     """The chain's Markov LM scores a completion as the transformer sees its last K tokens."""
     markov = chains.chain_to_markov_lm(chain)
     prompt, length = [0, 1, 1], 7
-    completions = exact.enumerate_sequences(chain.vocab_size, length, max_sequences=20_000)
+    completions = solvable.enumerate_sequences(chain.vocab_size, length, max_sequences=20_000)
     rows = np.random.default_rng(0).choice(completions.shape[0], size=5, replace=False)
     for completion in completions[rows]:
         tokens = prompt + completion.tolist()
         steps = range(len(prompt), len(tokens))
-        expected = sum(model_log_probs(transformer, tokens[t - WINDOW:t])[tokens[t]] for t in steps)
-        computed = exact.completion_log_probs(markov, prompt, completion[None])[0].sum()
+        expected = sum(model_log_probs(transformer, tokens[t - WINDOW : t])[tokens[t]] for t in steps)
+        computed = solvable.completion_log_probs(markov, prompt, completion[None])[0].sum()
         assert computed == pytest.approx(expected, abs=FLOAT32)
-    log_p = exact.completion_log_probs(markov, prompt, completions).sum(axis=1)
-    repeats = exact.observable_values(markov, "repeats", prompt, completions)
+    log_p = solvable.completion_log_probs(markov, prompt, completions).sum(axis=1)
+    repeats = solvable.observable_values(markov, "repeats", prompt, completions)
     lambdas = np.array([-1.0, 0.0, 1.0])
-    np.testing.assert_allclose(exact.log_partition(markov, "repeats", prompt, length, lambdas),
-                               logsumexp(log_p - lambdas[:, None] * repeats, axis=1), atol=1e-10)
+    np.testing.assert_allclose(
+        solvable.log_partition(markov, "repeats", prompt, length, lambdas),
+        logsumexp(log_p - lambdas[:, None] * repeats, axis=1),
+        atol=1e-10,
+    )
 
 
 def test_chain_of_a_markov_lm_returns_the_same_model():
-    order_one = exact.random_markov_lm(3, 1, np.random.default_rng(4))
+    order_one = solvable.random_markov_lm(3, 1, np.random.default_rng(4))
     rebuilt = chains.chain_to_markov_lm(chains.model_as_chain(order_one, window=2))
     lambdas = np.array([-0.5, 0.5])
     for observable in ("logprob", "repeats"):
-        np.testing.assert_allclose(exact.log_partition(rebuilt, observable, [2, 0], 12, lambdas),
-                                   exact.log_partition(order_one, observable, [2, 0], 12, lambdas), atol=1e-12)
+        np.testing.assert_allclose(
+            solvable.log_partition(rebuilt, observable, [2, 0], 12, lambdas),
+            solvable.log_partition(order_one, observable, [2, 0], 12, lambdas),
+            atol=1e-12,
+        )
 
 
 def test_bad_input_gives_clear_value_errors(transformer, chain):

@@ -1,11 +1,12 @@
-"""Tests of the seeded story grammar in rarelib.corpus."""
+"""Tests of the seeded story grammar in rarelib.storymodel.corpus."""
+
 import hashlib
 import random
 import re
 
 import pytest
 
-from rarelib import corpus
+from rarelib.storymodel import corpus
 
 N_STORIES = 4000  # enough to see the ~1% rare constructions; generates in about half a second
 SEED = 0
@@ -26,8 +27,7 @@ def word_types(texts: list[str]) -> set[str]:
 def sentence_count(story: str) -> int:
     """Sentences, counting a quoted line and its attribution ('"Hi!" said Lily.') as one."""
     quotes_folded = re.sub(r'"[^"]*"', "Q", story)
-    return (len(re.findall(r"[.!?](?=\s|$)", quotes_folded))
-            + len(re.findall(r", Q(?=\s|$)", quotes_folded)))
+    return len(re.findall(r"[.!?](?=\s|$)", quotes_folded)) + len(re.findall(r", Q(?=\s|$)", quotes_folded))
 
 
 def automated_readability_index(text: str) -> float:
@@ -73,8 +73,7 @@ def test_story_lengths(stories):
 
 
 def test_openings(stories):
-    classic = sum(story.startswith(("Once upon a time,", "One ", "Long ago,", "There once"))
-                  for story in stories)
+    classic = sum(story.startswith(("Once upon a time,", "One ", "Long ago,", "There once")) for story in stories)
     prompt = sum(story.startswith(BOOK_PROMPT) for story in stories)
     assert classic == len(stories)
     assert 0.15 <= prompt / len(stories) <= 0.40
@@ -91,8 +90,7 @@ def test_readability_varies_between_stories(stories):
 
 
 def test_long_words_are_present_but_rare(stories):
-    with_long_word = sum(any(len(word) >= 12 for word in re.findall(r"[A-Za-z]+", story))
-                         for story in stories)
+    with_long_word = sum(any(len(word) >= 12 for word in re.findall(r"[A-Za-z]+", story)) for story in stories)
     assert 0.003 <= with_long_word / len(stories) <= 0.03
 
 

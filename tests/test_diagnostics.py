@@ -1,12 +1,12 @@
 """Tests of rarelib.diagnostics: Wilson intervals, percentile intervals, burn-in, R-hat, ESS, acceptance."""
+
 import numpy as np
 import pytest
 from scipy import optimize, stats
-
 from synthetic import ar1_chains
 
-from rarelib import diagnostics
-
+from rarelib import diagnostics, logspace, tps
+from rarelib.exact import solvable
 
 # ----------------------------------------------------------------------------- Wilson
 
@@ -25,7 +25,9 @@ def score_test_bounds(successes: int, trials: int, level: float) -> tuple[float,
     return lower, upper
 
 
-@pytest.mark.parametrize("successes,trials,level", [(1, 10, 0.96), (37, 80, 0.96), (3, 1000, 0.9), (999, 1000, 0.99), (5, 7, 0.5)])
+@pytest.mark.parametrize(
+    "successes,trials,level", [(1, 10, 0.96), (37, 80, 0.96), (3, 1000, 0.9), (999, 1000, 0.99), (5, 7, 0.5)]
+)
 def test_wilson_matches_score_test_inversion(successes, trials, level):
     lower, upper = diagnostics.wilson_interval(successes, trials, level)
     assert (lower, upper) == pytest.approx(score_test_bounds(successes, trials, level), abs=1e-6)
@@ -45,7 +47,12 @@ def test_wilson_closed_forms_at_zero_and_all_successes():
 def test_wilson_matches_published_values():
     # Newcombe (1998), Stat. Med. 17:857, Table I, method 3 (score, no continuity correction), 95%;
     # published to 4 decimals, hence the tolerance of half a unit in the last place.
-    cases = {(81, 263): (0.2553, 0.3662), (15, 148): (0.0624, 0.1605), (0, 20): (0.0, 0.1611), (1, 29): (0.0061, 0.1718)}
+    cases = {
+        (81, 263): (0.2553, 0.3662),
+        (15, 148): (0.0624, 0.1605),
+        (0, 20): (0.0, 0.1611),
+        (1, 29): (0.0061, 0.1718),
+    }
     successes, trials = np.array(list(cases)).T
     lower, upper = diagnostics.wilson_interval(successes, trials, level=0.95)
     np.testing.assert_allclose(np.stack([lower, upper], axis=1), np.array(list(cases.values())), atol=5e-5)
@@ -59,8 +66,13 @@ def test_wilson_broadcasts():
 
 @pytest.mark.parametrize(
     "successes,trials,level,match",
-    [(5, 4, 0.96, "successes ≤ trials"), (0, 0, 0.96, "trials ≥ 1"), (-1, 4, 0.96, "0 ≤ successes"),
-     (1, 4, 1.5, "level"), ([1, 2, 3], [4, 5], 0.96, "broadcast")],
+    [
+        (5, 4, 0.96, "successes ≤ trials"),
+        (0, 0, 0.96, "trials ≥ 1"),
+        (-1, 4, 0.96, "0 ≤ successes"),
+        (1, 4, 1.5, "level"),
+        ([1, 2, 3], [4, 5], 0.96, "broadcast"),
+    ],
 )
 def test_wilson_rejects_bad_input(successes, trials, level, match):
     with pytest.raises(ValueError, match=match):
@@ -74,10 +86,13 @@ def test_direct_histogram_counts_every_sample_in_the_denominator():
     histogram = diagnostics.direct_histogram(samples, edges)
     counts, _ = np.histogram(samples, edges)
     np.testing.assert_array_equal(histogram.counts, counts)
-    np.testing.assert_allclose(histogram.probability, counts / 2000)
-    np.testing.assert_allclose(histogram.interval, np.stack(diagnostics.wilson_interval(counts, 2000)))
+    probability = histogram.bin_probability
+    np.testing.assert_allclose(probability.value, counts / 2000)
+    np.testing.assert_allclose(probability.interval, np.stack(diagnostics.wilson_interval(counts, 2000)))
     np.testing.assert_allclose(histogram.density, counts / 2000 / 0.25)
-    assert np.all(histogram.interval[0] <= histogram.probability) and np.all(histogram.probability <= histogram.interval[1])
+    assert np.all(probability.interval[0] <= probability.value) and np.all(probability.value <= probability.interval[1])
+    low, high = diagnostics.wilson_interval(1, 2000)
+    assert histogram.one_count_relative_half_width == pytest.approx((high - low) / 2 * 2000)
 
 
 def test_direct_histogram_closes_the_last_bin():
@@ -189,11 +204,35 @@ def test_diagnose_collects_every_diagnostic_per_bias():
 
 def test_direct_tail_counts_both_sides_with_wilson_intervals():
     values = np.array([0.0, 1.0, 2.0, 3.0])
-    upper, upper_interval = diagnostics.direct_tail(values, [0.0, 2.0, 3.5], "upper")
-    lower, lower_interval = diagnostics.direct_tail(values, [0.0, 2.0, 3.5], "lower")
-    np.testing.assert_allclose(upper, [1.0, 0.5, 0.0])
-    np.testing.assert_allclose(lower, [0.25, 0.75, 1.0])
-    np.testing.assert_allclose(upper_interval, np.stack(diagnostics.wilson_interval(np.array([4, 2, 0]), 4)))
-    assert upper_interval[0, -1] == 0.0 and lower_interval[1, -1] == 1.0
+    upper = diagnostics.direct_tail(values, [0.0, 2.0, 3.5], "upper")
+    lower = diagnostics.direct_tail(values, [0.0, 2.0, 3.5], "lower")
+    np.testing.assert_allclose(upper.value, [1.0, 0.5, 0.0])
+    np.testing.assert_allclose(lower.value, [0.25, 0.75, 1.0])
+    np.testing.assert_allclose(upper.interval, np.stack(diagnostics.wilson_interval(np.array([4, 2, 0]), 4)))
+    assert upper.interval[0, -1] == 0.0 and lower.interval[1, -1] == 1.0
     with pytest.raises(ValueError, match="side"):
         diagnostics.direct_tail(values, [1.0], "both")
+
+
+def test_tail_agreement_sorts_thresholds_by_where_the_intervals_lie():
+    direct = logspace.LogEstimate.from_values([0.5, 0.1, 0.01, 0.0], [[0.4, 0.08, 0.005, 0.0], [0.6, 0.12, 0.02, 1e-3]])
+    estimate = logspace.LogEstimate.from_values(
+        [0.55, 0.01, 0.05, 1e-6], [[0.5, 0.005, 0.03, 1e-7], [0.6, 0.02, 0.07, 1e-5]]
+    )
+    verdict = diagnostics.tail_agreement(estimate, direct)
+    assert verdict["seen"].tolist() == [True, True, True, False]
+    assert verdict["agree"].tolist() == [True, False, False, False]
+    assert verdict["too_low"].tolist() == [False, True, False, False]
+    assert verdict["too_high"].tolist() == [False, False, True, False]
+
+
+def test_run_diagnostics_read_the_inference_data():
+    lm = solvable.random_markov_lm(3, 1, np.random.default_rng(0))
+    run = tps.run_tempering(lm, [0], 6, "repeats", [0.0, -0.5, -1.0], 20, 4, seed=1, record=(), progress=False)
+    d = diagnostics.diagnose_run(run, 0.2)
+    phi = diagnostics.drop_burn_in(run.posterior["phi"].values, 0.2)
+    np.testing.assert_array_equal(d.bias, run.posterior["bias"].values)
+    np.testing.assert_array_equal(d.rhat_rank, diagnostics.rhat_per_bias(phi, "rank"))
+    np.testing.assert_array_equal(diagnostics.after_burn_in(run, "phi", 0.2), phi)
+    swaps = diagnostics.swap_acceptance(run)
+    assert swaps.shape == (run.posterior.sizes["bias"] - 1,) and np.all((swaps >= 0) & (swaps <= 1))

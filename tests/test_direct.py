@@ -1,12 +1,14 @@
 """Direct sampling: exact law, log-probs = teacher-forced scoring, reproducibility, streaming and resume."""
+
 import itertools
 
 import numpy as np
 import pytest
 import torch
 
-from rarelib import direct, exact, generation, models, storage
+from rarelib import direct, generation, models, storage
 from rarelib.diagnostics import chi_square_p_value
+from rarelib.exact import solvable
 
 PROMPT = "ab a"
 
@@ -47,7 +49,7 @@ def test_temperature_changes_the_sampling_law_but_not_the_reported_model_logprob
     prompt_ids = generation.prompt_token_ids(lm, PROMPT)
     tokens = torch.from_numpy(samples.tokens).long()
     ids = torch.cat([prompt_ids.expand(16, -1), tokens], dim=1)
-    logits = lm.logits(ids[:, :-1])[0][:, len(prompt_ids) - 1:]
+    logits = lm.logits(ids[:, :-1])[0][:, len(prompt_ids) - 1 :]
     at_temperature = torch.log_softmax(logits / 2.5, -1).gather(2, tokens[..., None])[..., 0]
     np.testing.assert_allclose(samples.sampling_logprobs, at_temperature.numpy(), atol=1e-5)
     np.testing.assert_allclose(samples.token_logprobs, generation.score(lm, prompt_ids, tokens).numpy(), atol=1e-5)
@@ -55,7 +57,7 @@ def test_temperature_changes_the_sampling_law_but_not_the_reported_model_logprob
 
 def test_markov_model_with_a_tensor_cache(lm):
     """Any CausalLM works: an exact order-2 Markov model (cache = last tokens) samples its own law."""
-    markov = exact.random_markov_lm(3, 2, np.random.default_rng(0), symbols="xyz")
+    markov = solvable.random_markov_lm(3, 2, np.random.default_rng(0), symbols="xyz")
     samples = direct.sample(markov, "xyx", 30, 6, batch_size=7, keep_tokens=True, progress=False)
     prompt_ids = generation.prompt_token_ids(markov, "xyx")
     scored = generation.score(markov, prompt_ids, torch.from_numpy(samples.tokens).long())
@@ -63,8 +65,10 @@ def test_markov_model_with_a_tensor_cache(lm):
 
 
 def test_same_seed_same_output_and_another_seed_differs(lm):
-    first, again, other = (direct.sample(lm, PROMPT, 24, 8, batch_size=5, seed=seed, keep_tokens=True, progress=False)
-                           for seed in (7, 7, 8))
+    first, again, other = (
+        direct.sample(lm, PROMPT, 24, 8, batch_size=5, seed=seed, keep_tokens=True, progress=False)
+        for seed in (7, 7, 8)
+    )
     np.testing.assert_array_equal(first.tokens, again.tokens)
     np.testing.assert_array_equal(first.token_logprobs, again.token_logprobs)
     assert first.observables.keys() == again.observables.keys()
@@ -115,19 +119,22 @@ def test_inference_data_layout(lm, tmp_path):
         direct.to_inference_data(samples, "toxicity")
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"n": 0}, "n must be a positive integer"),
-    ({"completion_length": 0}, "completion_length must be a positive integer"),
-    ({"completion_length": 13}, "completion_length=13 with a 4-token prompt exceeds the model's context_length 16"),
-    ({"batch_size": -2}, "batch_size must be a positive integer"),
-    ({"temperature": 0.0}, "temperature must be a finite number > 0"),
-    ({"temperature": float("nan")}, "temperature must be a finite number > 0"),
-    ({"seed": -1}, "seed must be a non-negative integer"),
-    ({"observables": ["ari", "toxicity"]}, "observable must be one of"),
-    ({"prompt": ""}, "prompt must contain at least one token"),
-    ({"prompt": [0, 7]}, "prompt has token ids outside the vocabulary 0..3"),
-    ({"prompt": [0.5, 1.0]}, "prompt must be text or a 1-D sequence of token ids"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"n": 0}, "n must be a positive integer"),
+        ({"completion_length": 0}, "completion_length must be a positive integer"),
+        ({"completion_length": 13}, "completion_length=13 with a 4-token prompt exceeds the model's context_length 16"),
+        ({"batch_size": -2}, "batch_size must be a positive integer"),
+        ({"temperature": 0.0}, "temperature must be a finite number > 0"),
+        ({"temperature": float("nan")}, "temperature must be a finite number > 0"),
+        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"observables": ["ari", "toxicity"]}, "observable must be one of"),
+        ({"prompt": ""}, "prompt must contain at least one token"),
+        ({"prompt": [0, 7]}, "prompt has token ids outside the vocabulary 0..3"),
+        ({"prompt": [0.5, 1.0]}, "prompt must be text or a 1-D sequence of token ids"),
+    ],
+)
 def test_bad_arguments_raise_value_errors_naming_them(lm, change, message):
     arguments = {"prompt": PROMPT, "n": 4, "completion_length": 4, "progress": False, **change}
     with pytest.raises(ValueError, match=message):

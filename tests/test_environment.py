@@ -5,6 +5,7 @@ pymbar prints a banner) reach a notebook's output only on a fresh machine, where
 ``-W`` build then fails. These tests run the library in a new process with an empty ``HOME`` and
 ``XDG_CACHE_HOME``, as on a fresh machine.
 """
+
 import subprocess
 import sys
 
@@ -22,8 +23,12 @@ print("done")
 
 
 def run_fresh(code: str, tmp_path) -> subprocess.CompletedProcess:
-    environment = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin",
-                   "OMP_NUM_THREADS": "1"}
+    environment = {
+        "HOME": str(tmp_path),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "PATH": "/usr/bin:/bin",
+        "OMP_NUM_THREADS": "1",
+    }
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=300)
 
 

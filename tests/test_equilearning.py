@@ -1,8 +1,9 @@
-"""rarelib.equilearning: prediction residuals against synthetic data with a known R², and the law's fit."""
+"""rarelib.companions.equilearning: prediction residuals against synthetic data with a known R², and the law's fit."""
+
 import numpy as np
 import pytest
 
-from rarelib import equilearning as eq
+from rarelib.companions import equilearning as eq
 
 
 def linear_data(rng, n, d, signal_variance, noise_variance):
@@ -66,8 +67,11 @@ def test_onehot_with_two_tokens_equals_the_scalar_fit_of_the_indicator():
     features = rng.standard_normal((300, 4))
     tokens = (features[:, 0] + rng.standard_normal(300) > 0).astype(int)
     fit = eq.fit_onehot_ridge(features, tokens, vocab_size=2, ridge=0.0)
-    assert np.isclose(eq.onehot_prediction_residual(fit, features, tokens),
-                      eq.scalar_prediction_residual(features, tokens.astype(float)), rtol=1e-10)
+    assert np.isclose(
+        eq.onehot_prediction_residual(fit, features, tokens),
+        eq.scalar_prediction_residual(features, tokens.astype(float)),
+        rtol=1e-10,
+    )
 
 
 def test_onehot_residual_ignores_the_numbering_of_tokens_but_the_scalar_one_does_not():
@@ -75,16 +79,19 @@ def test_onehot_residual_ignores_the_numbering_of_tokens_but_the_scalar_one_does
     features, tokens = noisy_classes(rng, 3000, vocab_size=20, flip=0.2, d=8)
     relabel = rng.permutation(20)
     states, relabelled = features[None], relabel[tokens]
-    assert np.allclose(eq.onehot_residuals(states, tokens, 20, 1e-3), eq.onehot_residuals(states, relabelled, 20, 1e-3),
-                       rtol=1e-9)
+    assert np.allclose(
+        eq.onehot_residuals(states, tokens, 20, 1e-3), eq.onehot_residuals(states, relabelled, 20, 1e-3), rtol=1e-9
+    )
     assert not np.isclose(eq.scalar_residuals(states, tokens)[0], eq.scalar_residuals(states, relabelled)[0], rtol=1e-3)
 
 
 def test_ridge_shrinks_towards_the_token_frequencies():
     rng = np.random.default_rng(5)
     features, tokens = noisy_classes(rng, 2000, vocab_size=6, flip=0.1, d=5)
-    residuals = [eq.onehot_prediction_residual(eq.fit_onehot_ridge(features, tokens, 6, ridge), features, tokens)
-                 for ridge in (0.0, 1.0, 1e9)]
+    residuals = [
+        eq.onehot_prediction_residual(eq.fit_onehot_ridge(features, tokens, 6, ridge), features, tokens)
+        for ridge in (0.0, 1.0, 1e9)
+    ]
     assert residuals[0] < residuals[1] < residuals[2] and np.isclose(residuals[2], 1.0, atol=1e-6)
 
 
@@ -184,8 +191,9 @@ def test_residual_figure_draws_each_series_and_its_law_on_a_log_axis():
     from rarelib import plots
 
     residuals = {"a": 0.9 * 0.8 ** np.arange(5), "b": np.linspace(0.9, 0.6, 5)}
-    ax = plots.prediction_residuals_by_layer(residuals, errors={"a": np.full(5, 0.01)},
-                                             fits={name: eq.fit_law(values) for name, values in residuals.items()})
+    ax = plots.prediction_residuals_by_layer(
+        residuals, errors={"a": np.full(5, 0.01)}, fits={name: eq.fit_law(values) for name, values in residuals.items()}
+    )
     assert ax.get_yscale() == "log" and len(ax.get_lines()) >= 4
     dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
     assert [list(line.get_xdata()) for line in dashed] == [[1, 2, 3, 4]] * 2

@@ -1,23 +1,29 @@
-"""Tests of rarelib.exploration: ARI terms, the repeat filter and its weighted precision and recall.
+"""Tests of rarelib.companions.exploration: ARI terms, the repeat filter and its weighted precision and recall.
 
 The estimate under the model is checked on a Gaussian toy with exact tilted laws: base φ ~ N(0, 1),
 p_λ = N(−λ, 1); a "repeat run" that grows with φ makes the filter's precision and recall exact
 Gaussian tail ratios. Tolerances are k bootstrap standard errors.
 """
+
 import warnings
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from rarelib import exploration, models, observables, reweighting, storage
+from rarelib import models, observables, reweighting, storage
+from rarelib.companions import exploration
 
 LEVEL_Z = stats.norm.ppf(0.98)  # a 96% interval spans ±LEVEL_Z standard errors
 
 
 def test_ari_terms_add_up_to_the_uncapped_ari():
-    texts = ["The cat sat. It was happy!", "Supercalifragilistic words everywhere without any full stop",
-             "\"Run!\" said Tom. Then he ran", "-- ..."]
+    texts = [
+        "The cat sat. It was happy!",
+        "Supercalifragilistic words everywhere without any full stop",
+        '"Run!" said Tom. Then he ran',
+        "-- ...",
+    ]
     terms = exploration.ari_terms(texts)
     assert terms.shape == (4, 2)
     for text, (word_term, sentence_term) in zip(texts[:3], terms[:3]):
@@ -56,8 +62,9 @@ def test_score_filter_with_equal_weights_is_counting():
     rng = np.random.default_rng(1)
     runs, ari = rng.integers(0, 6, size=500), rng.normal(size=500)
     caps, target = np.array([0, 2, 4, 5]), ari >= 1.0
-    score = exploration.score_repeat_filter(np.full(500, -np.log(500)), {"longest_repeat_run": runs, "ari": ari},
-                                            caps, "ari", 1.0)
+    score = exploration.score_repeat_filter(
+        np.full(500, -np.log(500)), {"longest_repeat_run": runs, "ari": ari}, caps, "ari", 1.0
+    )
     flagged = runs[None, :] > caps[:, None]
     caught = (flagged & target).sum(axis=1)
     with np.errstate(invalid="ignore"):
@@ -88,15 +95,18 @@ def test_estimate_filter_matches_exact_gaussian_answers():
     caps, threshold = np.array([2.0, 3.0, 4.0]), 2.5
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", reweighting.ReweightingWarning)
-        estimate = exploration.estimate_filter(runs, caps, "x", threshold, rng=np.random.default_rng(1),
-                                               settings=reweighting.Settings(n_bootstrap=40))
+        estimate = exploration.estimate_filter(
+            runs, caps, "x", threshold, rng=np.random.default_rng(1), settings=reweighting.Settings(n_bootstrap=40)
+        )
     # flagged ⇔ ⌊2 + φ⌋ > r ⇔ φ ≥ r − 1 (r integer); target ⇔ φ ≥ 2.5
     tail = stats.norm.sf
     exact_precision = tail(np.maximum(caps - 1.0, threshold)) / tail(caps - 1.0)
     exact_recall = tail(np.maximum(caps - 1.0, threshold)) / tail(threshold)
-    for value, interval, exact in [(estimate.precision, estimate.precision_interval, exact_precision),
-                                   (estimate.recall, estimate.recall_interval, exact_recall),
-                                   (estimate.target, estimate.target_interval, tail(threshold))]:
+    for value, interval, exact in [
+        (estimate.precision, estimate.precision_interval, exact_precision),
+        (estimate.recall, estimate.recall_interval, exact_recall),
+        (estimate.target, estimate.target_interval, tail(threshold)),
+    ]:
         standard_error = (interval[1] - interval[0]) / (2 * LEVEL_Z)
         assert np.all(standard_error[exact < 1] > 0)  # cap 4 flags only targets: precision is exactly 1
         assert np.all(np.abs(value - exact) <= 4 * standard_error + 1e-12), (value, exact, standard_error)
@@ -122,13 +132,16 @@ def test_the_chapter_figures_draw_what_they_are_given():
     matplotlib.use("Agg")
     from rarelib import plots
 
-    ax = plots.coloured_scatter(np.arange(5.0), np.arange(5.0), np.array([3, 0, 1, 2, 4]), "x", "y", "colour",
-                                levels={"a": 2.0})
+    ax = plots.coloured_scatter(
+        np.arange(5.0), np.arange(5.0), np.array([3, 0, 1, 2, 4]), "x", "y", "colour", levels={"a": 2.0}
+    )
     assert ax.collections[0].get_offsets().shape == (5, 2) and len(ax.lines) == 1
-    ax = plots.grouped_scatter({"one": (np.ones(3), np.ones(3)), "two": (np.zeros(2), np.zeros(2))}, "x", "y",
-                               constant_sums={"x + y = 1": 1.0})
+    ax = plots.grouped_scatter(
+        {"one": (np.ones(3), np.ones(3)), "two": (np.zeros(2), np.zeros(2))}, "x", "y", constant_sums={"x + y = 1": 1.0}
+    )
     assert [c.get_offsets().shape[0] for c in ax.collections] == [3, 2] and len(ax.lines) == 1
     values = np.array([0.5, 0.0, np.nan])
-    ax = plots.proportion_curves(np.arange(3), {"p": (values, np.array([[0.0, 0.0, np.nan], [0.9, 0.1, np.nan]]))},
-                                 "x", "p", log=True)
+    ax = plots.proportion_curves(
+        np.arange(3), {"p": (values, np.array([[0.0, 0.0, np.nan], [0.9, 0.1, np.nan]]))}, "x", "p", log=True
+    )
     assert ax.get_yscale() == "log" and ax.get_ylim()[0] == pytest.approx(0.01)  # a decade below the smallest positive

@@ -6,6 +6,7 @@ asserted. The foreign model is the zoo's tiny random-weight Llama (grouped-query
 token, a byte-level BPE tokenizer of its own), saved with ``save_pretrained`` and loaded by path,
 as a user's model would be.
 """
+
 import os
 import subprocess
 import sys
@@ -18,10 +19,23 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # Parameters that shrink each chapter to seconds; the rest keep their defaults.
 SHRUNK = {
     "02_direct_sampling": {"n_samples": 256, "completion_length": 24},
-    "04_tps": {"completion_length": 16, "steps_per_bias": 30, "n_chains": 4, "trace_steps": 20,
-               "tempering_steps": 30, "tempering_chains": 4},
-    "05_mbar": {"completion_length": 16, "n_steps": 60, "n_chains": 4, "n_zero": 256, "n_direct": 2048,
-                "n_bootstrap": 20, "n_corpus_stories": 100},
+    "04_tps": {
+        "completion_length": 16,
+        "steps_per_bias": 30,
+        "n_chains": 4,
+        "trace_steps": 20,
+        "tempering_steps": 30,
+        "tempering_chains": 4,
+    },
+    "05_mbar": {
+        "completion_length": 16,
+        "n_steps": 60,
+        "n_chains": 4,
+        "n_zero": 256,
+        "n_direct": 2048,
+        "n_bootstrap": 20,
+        "n_corpus_stories": 100,
+    },
 }
 
 
@@ -33,10 +47,21 @@ def llama_folder(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("chapter", sorted(SHRUNK))
 def test_chapter_finishes_on_a_tiny_llama(chapter, llama_folder, tmp_path):
     parameters = {"model": str(llama_folder), **SHRUNK[chapter]}
-    command = [sys.executable, "-m", "papermill", str(NOTEBOOKS / f"{chapter}.ipynb"), str(tmp_path / "out.ipynb"),
-               "-k", "python3", "--cwd", str(NOTEBOOKS), "--no-progress-bar"]
+    command = [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(NOTEBOOKS / f"{chapter}.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        "-k",
+        "python3",
+        "--cwd",
+        str(NOTEBOOKS),
+        "--no-progress-bar",
+    ]
     for name, value in parameters.items():
         command += ["-p", name, str(value)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1200,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=1200, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, result.stderr[-3000:]

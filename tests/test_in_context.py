@@ -1,13 +1,19 @@
-"""rarelib.in_context: random chains, the counting estimator, risks, power-law fits, the pre-trained GPT."""
+"""rarelib.companions.in_context: random chains, the counting estimator, risks, power-law fits, the pre-trained GPT."""
+
 import numpy as np
 import pytest
 import torch
 
-from rarelib import diagnostics, in_context, models
-from rarelib.toy_training import ToyTraining
+from rarelib import diagnostics, models
+from rarelib.companions import in_context
+from rarelib.companions.toy_training import ToyTraining
 
-TINY = in_context.ICLTraining(n_states=3, sequence_length=16, batch_size=8,
-                              model=ToyTraining(n_layer=1, n_embd=8, n_head=1, steps=3, learning_rate=1e-2))
+TINY = in_context.ICLTraining(
+    n_states=3,
+    sequence_length=16,
+    batch_size=8,
+    model=ToyTraining(n_layer=1, n_embd=8, n_head=1, steps=3, learning_rate=1e-2),
+)
 
 
 def test_random_transition_matrices_are_dirichlet_rows():
@@ -96,7 +102,9 @@ def test_power_law_fit_recovers_the_slope_within_its_error():
     risks = 3.0 * context_lengths**-0.5 * rng.lognormal(0.0, 1.0, size=(2000, 10))
     fit = in_context.fit_power_law(context_lengths, risks, in_context.bootstrap_weights(2000, 400, rng))
     # the lognormal noise is independent across N, so the slope's error is about σ/sqrt(C Σ (log N − mean)²)
-    expected_se = np.sqrt(np.expm1(1.0)) / np.sqrt(2000 * ((np.log(context_lengths) - np.log(context_lengths).mean())**2).sum())
+    expected_se = np.sqrt(np.expm1(1.0)) / np.sqrt(
+        2000 * ((np.log(context_lengths) - np.log(context_lengths).mean()) ** 2).sum()
+    )
     assert abs(fit.slope + 0.5) < 4 * fit.slope_se
     assert 0.7 < fit.slope_se / expected_se < 1.4
     np.testing.assert_allclose(fit.predict(context_lengths), np.exp(fit.intercept) * context_lengths**fit.slope)
@@ -123,8 +131,9 @@ def test_paired_bootstrap_cancels_shared_noise():
 
 def test_model_estimates_are_causal_distributions():
     lm = models.random_model(alphabet="abc", context_length=12, n_embd=8, n_head=1, seed=0)
-    states = in_context.sample_sequences(in_context.random_transition_matrices(5, 3, 1.0, np.random.default_rng(9)),
-                                         12, np.random.default_rng(10))
+    states = in_context.sample_sequences(
+        in_context.random_transition_matrices(5, 3, 1.0, np.random.default_rng(9)), 12, np.random.default_rng(10)
+    )
     estimates = in_context.model_estimates(lm, states, batch_size=2)
     assert estimates.shape == (5, 12, 3) and estimates.dtype == np.float64
     np.testing.assert_allclose(estimates.sum(axis=-1), 1.0, atol=1e-12)
@@ -144,8 +153,9 @@ def test_training_is_deterministic_and_round_trips(tmp_path):
     assert config == TINY
     np.testing.assert_allclose(saved_losses, losses, atol=1e-5)
     states = in_context.training_batch(TINY, 99).numpy()[:, :16]
-    np.testing.assert_allclose(in_context.model_estimates(loaded, states), in_context.model_estimates(second, states),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        in_context.model_estimates(loaded, states), in_context.model_estimates(second, states), atol=1e-6
+    )
 
 
 @pytest.mark.skipif(not (in_context.DEFAULT_MODEL_DIR / "training.json").is_file(), reason="no shipped model")

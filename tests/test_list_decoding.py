@@ -1,4 +1,6 @@
-"""rarelib.list_decoding: the branching process, the additive-rule language, the list decoder, the rare event."""
+"""rarelib.companions.list_decoding: the branching process, the additive-rule language, the list decoder,
+the rare event."""
+
 import itertools
 
 import numpy as np
@@ -6,12 +8,14 @@ import pytest
 import torch
 from scipy import stats
 
-from rarelib import diagnostics, list_decoding as ld, models
+from rarelib import diagnostics, models
+from rarelib.companions import list_decoding as ld
 
 FAMILY_Z = stats.norm.ppf(1 - 1e-4 / 2)  # two-sided z at error rate 1e-4 per comparison
 
 
 # --------------------------------------------------------------------------- the branching process
+
 
 def test_geometric_sum_and_its_limit_at_one():
     r0 = np.array([0.0, 0.5, 1.0 - 1e-12, 1.0, 1.0 + 1e-12, 1.5])
@@ -80,6 +84,7 @@ def test_branching_rejects_bad_input():
 
 # --------------------------------------------------------------------------- the language and the model's law
 
+
 def test_additive_rule_sequences():
     sequences = ld.additive_rule_sequences(5, 7)
     assert sequences.shape == (25, 7)
@@ -116,15 +121,20 @@ def test_next_token_log_probs_enumerate_the_vocabulary(tiny_lm):
 
 def _sequence_log_prob(lm, prompt, completion, temperature=1.0):
     sequence = [*prompt.tolist(), *completion]
-    return sum(ld.next_token_log_probs(lm, torch.tensor([sequence[:t]]), temperature)[0, sequence[t]].item()
-               for t in range(len(prompt), len(sequence)))
+    return sum(
+        ld.next_token_log_probs(lm, torch.tensor([sequence[:t]]), temperature)[0, sequence[t]].item()
+        for t in range(len(prompt), len(sequence))
+    )
 
 
 def test_leaving_probability_by_enumeration(tiny_lm):
     prompt, correct = torch.tensor([0, 1]), torch.tensor([2, 0, 1])
     for temperature in (1.0, 0.3):
-        off_path = [_sequence_log_prob(tiny_lm, prompt, c, temperature)
-                    for c in itertools.product(range(3), repeat=3) if list(c) != correct.tolist()]
+        off_path = [
+            _sequence_log_prob(tiny_lm, prompt, c, temperature)
+            for c in itertools.product(range(3), repeat=3)
+            if list(c) != correct.tolist()
+        ]
         exact = np.log(np.exp(off_path).sum())
         assert np.isclose(ld.log_prob_leaving_path(tiny_lm, prompt, correct, temperature), exact, atol=1e-6)
         tempered = ld.TemperedLM(tiny_lm, temperature)
@@ -142,6 +152,7 @@ def test_tempered_lm_divides_the_logits(tiny_lm):
 
 # --------------------------------------------------------------------------- the list decoder
 
+
 def _brute_force_lists(lm, prompt, correct, threshold, temperature):
     """Every candidate list by recursion, one forward pass per candidate: [(tokens, on_path, log_prob)] per step."""
     lists = [[(list(prompt), True, 0.0)]]
@@ -151,8 +162,9 @@ def _brute_force_lists(lm, prompt, correct, threshold, temperature):
             log_probs = ld.next_token_log_probs(lm, torch.tensor([tokens]), temperature)[0]
             for token in range(lm.vocab_size):
                 if log_probs[token] >= np.log(threshold):
-                    children.append((tokens + [token], on_path and token == correct[step],
-                                     log_prob + log_probs[token].item()))
+                    children.append(
+                        (tokens + [token], on_path and token == correct[step], log_prob + log_probs[token].item())
+                    )
         lists.append(children)
     return lists
 
@@ -190,29 +202,41 @@ def test_list_decoder_overflow_and_input_checks(tiny_lm):
 
 def _tallies(error_parents, error_children, path_parents, path_error_children) -> ld.ListDecoding:
     empty = np.zeros((1, len(error_parents) + 1))
-    return ld.ListDecoding(empty, empty, np.array([len(error_parents) + 1]), np.array([True]), np.array([True]),
-                           *(np.asarray(values, dtype=float) for values in
-                             (error_parents, error_children, path_parents, path_error_children)))
+    return ld.ListDecoding(
+        empty,
+        empty,
+        np.array([len(error_parents) + 1]),
+        np.array([True]),
+        np.array([True]),
+        *(
+            np.asarray(values, dtype=float)
+            for values in (error_parents, error_children, path_parents, path_error_children)
+        ),
+    )
 
 
 def test_closed_form_errors_at_pooled_rates_and_when_rates_are_unmeasured():
     steps = np.arange(4)
-    measured = _tallies([0, 2, 3], [0, 3, 3], [1, 1, 1], [2, 0, 1])   # m_c = 1, R₀ = 6/5
+    measured = _tallies([0, 2, 3], [0, 3, 3], [1, 1, 1], [2, 0, 1])  # m_c = 1, R₀ = 6/5
     np.testing.assert_allclose(measured.closed_form_errors(steps), ld.expected_errors(1.0, 1.2, steps))
     error_free = _tallies([0, 0, 0], [0, 0, 0], [1, 1, 1], [0, 0, 0])  # no error ever entered
     assert np.isnan(error_free.reproduction_number) and np.all(error_free.closed_form_errors(steps) == 0)
-    late = _tallies([0, 0, 0], [0, 0, 0], [1, 1, 1], [0, 0, 2])        # errors entered at the last step only
+    late = _tallies([0, 0, 0], [0, 0, 0], [1, 1, 1], [0, 0, 2])  # errors entered at the last step only
     assert np.isnan(late.closed_form_errors(steps)).all()
 
 
 # --------------------------------------------------------------------------- the rare-event estimate
+
 
 def test_log_mean_estimate_covers_a_known_proportion():
     rng = np.random.default_rng(4)
     hits = rng.random(4000) < 0.02
     estimate = ld.log_mean_estimate(np.where(hits, 0.0, -np.inf), np.random.default_rng(5), n_bootstrap=400)
     assert np.isclose(estimate.value, hits.mean())
-    assert estimate.interval[0] <= 0.02 <= estimate.interval[1] and estimate.interval[0] < hits.mean() < estimate.interval[1]
+    assert (
+        estimate.interval[0] <= 0.02 <= estimate.interval[1]
+        and estimate.interval[0] < hits.mean() < estimate.interval[1]
+    )
     weighted = ld.log_mean_estimate(np.log([1.0, 3.0]), np.random.default_rng(0), n_bootstrap=50)
     assert np.isclose(weighted.value, 2.0) and 1.0 <= weighted.interval[0] <= weighted.interval[1] <= 3.0
     with pytest.raises(ValueError, match="log_values"):

@@ -4,14 +4,15 @@ Each zoo model (tests/zoo.py) is loaded from a save_pretrained folder, sampled d
 regrown after random cuts, run through a short tempering run and analysed; every sampled
 log-prob must equal a plain teacher-forced forward of the Hugging Face model.
 """
+
 import warnings
 
 import huggingface_hub
 import numpy as np
 import pytest
 import torch
-
 import zoo
+
 from rarelib import direct, generation, models, reweighting, tps
 
 PROMPT = "Once upon a time, Holly"
@@ -34,7 +35,7 @@ def plain_logprobs(lm, prompt_ids, completions):
     """log p(c_i | prompt, c_<i) (B, L) from one full forward of the Hugging Face model, no cache."""
     ids = torch.cat([prompt_ids.expand(len(completions), -1), completions], dim=1)
     with torch.no_grad():
-        logits = lm.model(input_ids=ids).logits[:, len(prompt_ids) - 1:-1]
+        logits = lm.model(input_ids=ids).logits[:, len(prompt_ids) - 1 : -1]
     return torch.log_softmax(logits.float(), dim=-1).gather(2, completions[..., None])[..., 0]
 
 
@@ -43,32 +44,55 @@ def plain_logprobs(lm, prompt_ids, completions):
 def test_zoo_model_runs_the_pipeline_with_exact_log_probs(folders, family):
     lm = load(folders, family)
     prompt_ids = generation.prompt_token_ids(lm, PROMPT)
-    samples = direct.sample(lm, PROMPT, 6, LENGTH, batch_size=4, seed=1, keep_tokens=True, progress=False,
-                            observables=["logprob", "ari", "ari_textstat"])
+    samples = direct.sample(
+        lm,
+        PROMPT,
+        6,
+        LENGTH,
+        batch_size=4,
+        seed=1,
+        keep_tokens=True,
+        progress=False,
+        observables=["logprob", "ari", "ari_textstat"],
+    )
     tokens = torch.as_tensor(samples.tokens, dtype=torch.int64)
-    torch.testing.assert_close(torch.as_tensor(samples.token_logprobs), plain_logprobs(lm, prompt_ids, tokens),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        torch.as_tensor(samples.token_logprobs), plain_logprobs(lm, prompt_ids, tokens), atol=1e-5, rtol=0
+    )
 
     context = generation.encode_prompt(lm, prompt_ids)
     cuts = torch.tensor([0, 3, 9, 5, 10, 1])
     uniforms = torch.rand(6, LENGTH, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    grown = generation.regrow(lm, context, tokens, torch.as_tensor(samples.token_logprobs), cuts, uniforms,
-                              join_groups=3)
+    grown = generation.regrow(
+        lm, context, tokens, torch.as_tensor(samples.token_logprobs), cuts, uniforms, join_groups=3
+    )
     assert torch.equal(grown.completions[:, :3][cuts >= 3], tokens[:, :3][cuts >= 3])
-    torch.testing.assert_close(grown.token_logprobs, plain_logprobs(lm, prompt_ids, grown.completions),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        grown.token_logprobs, plain_logprobs(lm, prompt_ids, grown.completions), atol=1e-5, rtol=0
+    )
 
-    run = tps.run_tempering(lm, PROMPT, LENGTH, "logprob", [0.0, 0.5], n_steps=6, n_chains=2, seed=3,
-                            progress=False)
+    run = tps.run_tempering(lm, PROMPT, LENGTH, "logprob", [0.0, 0.5], n_steps=6, n_chains=2, seed=3, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", reweighting.ReweightingWarning)
-        analysis = reweighting.analyze(run, np.linspace(-200.0, 0.0, 5), rng=np.random.default_rng(0),
-                                       settings=reweighting.Settings(n_bootstrap=2, rhat_threshold=100.0))
+        analysis = reweighting.analyze(
+            run,
+            np.linspace(-200.0, 0.0, 5),
+            rng=np.random.default_rng(0),
+            settings=reweighting.Settings(n_bootstrap=2, rhat_threshold=100.0),
+        )
     assert analysis.observable == "logprob" and analysis.upper_tail.log[0] == pytest.approx(0.0, abs=1e-9)
 
 
-@pytest.mark.parametrize("family, limit", [("gpt2", 64), ("gpt_neox", 64), ("llama", 64),
-                                           ("bloom", models.UNLIMITED_CONTEXT), ("mamba", models.UNLIMITED_CONTEXT)])
+@pytest.mark.parametrize(
+    "family, limit",
+    [
+        ("gpt2", 64),
+        ("gpt_neox", 64),
+        ("llama", 64),
+        ("bloom", models.UNLIMITED_CONTEXT),
+        ("mamba", models.UNLIMITED_CONTEXT),
+    ],
+)
 def test_context_length_comes_from_whichever_field_the_family_uses(folders, family, limit):
     assert load(folders, family).context_length == limit
 
@@ -95,8 +119,9 @@ def test_padded_vocabulary_warns_with_counts_and_can_be_masked(folders):
     with warnings.catch_warnings():
         warnings.simplefilter("error", models.UntokenizedWarning)
         masked = models.load(folders["gpt_neox"], mask_untokenized=True)
-        samples = direct.sample(masked, PROMPT, 64, LENGTH, seed=0, observables=["ari"], keep_tokens=True,
-                                progress=False)
+        samples = direct.sample(
+            masked, PROMPT, 64, LENGTH, seed=0, observables=["ari"], keep_tokens=True, progress=False
+        )
     assert samples.tokens.max() < zoo.TOKENIZER_VOCAB and masked.name.endswith("+masked")
     assert np.isfinite(samples.token_logprobs).all()
 

@@ -1,4 +1,5 @@
 """rarelib.models: loading offline, the CausalLM interface, clear errors."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """Observables: ARI counting rules against hand counts, repeats' c_0 convention, the registry."""
+
 import math
 
 import numpy as np
@@ -20,30 +21,36 @@ def ids(text: str) -> torch.Tensor:
     return torch.tensor([ALPHABET.index(char) for char in text])
 
 
-@pytest.mark.parametrize("text, counts", [
-    # words, with their letters/digits: The 3, cat 3, sat. 3; one terminated sentence
-    ("The cat sat.", (9, 3, 1)),
-    # "Hi!" ends a sentence; "I am Bob" is an unterminated final fragment, a second sentence
-    ("Hi! I am Bob", (8, 4, 2)),
-    # closing quote after "!" still ends the sentence; "3.14" is a word that ends none;
-    # "--" has no letter or digit so is not a word; the ellipsis run counts once
-    ('"Run!" she said. -- 3.14 is pi...', (17, 6, 3)),
-    ("Wait?!  Now", (7, 2, 2)),
-    ("", (0, 0, 0)),
-    (" .!? -- ", (0, 0, 0)),
-])
+@pytest.mark.parametrize(
+    "text, counts",
+    [
+        # words, with their letters/digits: The 3, cat 3, sat. 3; one terminated sentence
+        ("The cat sat.", (9, 3, 1)),
+        # "Hi!" ends a sentence; "I am Bob" is an unterminated final fragment, a second sentence
+        ("Hi! I am Bob", (8, 4, 2)),
+        # closing quote after "!" still ends the sentence; "3.14" is a word that ends none;
+        # "--" has no letter or digit so is not a word; the ellipsis run counts once
+        ('"Run!" she said. -- 3.14 is pi...', (17, 6, 3)),
+        ("Wait?!  Now", (7, 2, 2)),
+        ("", (0, 0, 0)),
+        (" .!? -- ", (0, 0, 0)),
+    ],
+)
 def test_readability_counts_match_hand_counts(text, counts):
     assert obs.readability_counts(text) == counts
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("The cat sat.", 4.71 * 9 / 3 + 0.5 * 3 / 1 - 21.43),
-    ("Hi! I am Bob", 4.71 * 8 / 4 + 0.5 * 4 / 2 - 21.43),
-    ('"Run!" she said. -- 3.14 is pi...', 4.71 * 17 / 6 + 0.5 * 6 / 3 - 21.43),
-    ("", -21.43),
-    (" .!? ", -21.43),
-    ("Supercalifragilisticexpialidocious", 15.0),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("The cat sat.", 4.71 * 9 / 3 + 0.5 * 3 / 1 - 21.43),
+        ("Hi! I am Bob", 4.71 * 8 / 4 + 0.5 * 4 / 2 - 21.43),
+        ('"Run!" she said. -- 3.14 is pi...', 4.71 * 17 / 6 + 0.5 * 6 / 3 - 21.43),
+        ("", -21.43),
+        (" .!? ", -21.43),
+        ("Supercalifragilisticexpialidocious", 15.0),
+    ],
+)
 def test_automated_readability_index(text, expected):
     assert obs.automated_readability_index(text) == pytest.approx(expected, abs=1e-12)
 

@@ -1,4 +1,5 @@
 """Figures of the tilting and TPS chapters: each draws what it is given, with labelled axes."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -38,8 +39,9 @@ def test_axes_are_labelled_and_scales_follow_the_data(ax):
     plots.effective_sample_fraction(np.array([-1.0, 0.0]), {"weights": np.array([0.1, 1.0])}, ax=ax)
     assert ax.get_yscale() == "log" and ax.get_xlabel() == "bias λ"
     figure, (left, right) = plt.subplots(1, 2)
-    plots.pmf_comparison(np.arange(3), np.array([0.2, 0.3, 0.5]), {"chain": np.array([0.0, 0.5, 0.5])}, "token",
-                         log=False, ax=left)
+    plots.pmf_comparison(
+        np.arange(3), np.array([0.2, 0.3, 0.5]), {"chain": np.array([0.0, 0.5, 0.5])}, "token", log=False, ax=left
+    )
     assert left.get_yscale() == "linear" and len(left.get_lines()[0].get_xdata()) == 2  # the empty atom is left out
     plots.log_partition_curve(np.linspace(-1, 1, 5), np.zeros(5), {"estimate": ([0.0], [0.1], [0.05])}, ax=right)
     assert right.get_ylabel() == "log Z(λ) (nats)"

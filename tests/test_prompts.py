@@ -1,8 +1,10 @@
-"""Tests of rarelib.prompts: stories at corpus percentiles and prompts cut from them."""
+"""Tests of rarelib.storymodel.prompts: stories at corpus percentiles and prompts cut from them."""
+
 import numpy as np
 import pytest
 
-from rarelib import corpus, models, observables, prompts
+from rarelib import models, observables
+from rarelib.storymodel import corpus, prompts
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +34,16 @@ def test_percentile_indices_match_numpy_nearest_rank_values():
     np.testing.assert_array_equal(chosen, np.percentile(scores, percentiles, method="nearest"))
 
 
-@pytest.mark.parametrize("scores, percentiles, name", [
-    ([], [0], "scores"), ([[1.0, 2.0]], [0], "scores"), ([1.0, np.nan], [0], "scores"),
-    ([1.0, 2.0], [101], "percentiles"), ([1.0, 2.0], [-5], "percentiles"),
-])
+@pytest.mark.parametrize(
+    "scores, percentiles, name",
+    [
+        ([], [0], "scores"),
+        ([[1.0, 2.0]], [0], "scores"),
+        ([1.0, np.nan], [0], "scores"),
+        ([1.0, 2.0], [101], "percentiles"),
+        ([1.0, 2.0], [-5], "percentiles"),
+    ],
+)
 def test_percentile_indices_reject_bad_input(scores, percentiles, name):
     with pytest.raises(ValueError, match=name):
         prompts.percentile_indices(scores, percentiles)

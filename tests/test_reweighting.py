@@ -7,13 +7,13 @@ Two toys with exact tilted laws (p_λ ∝ e^{−λφ} p_M):
 Biased runs hold exact draws (i.i.d., or stationary AR(1) chains) arranged as (chain, draw, bias).
 Tolerances are k standard errors from pymbar's analytic uncertainties, or bootstrap intervals.
 """
+
 import warnings
 
 import arviz as az
 import numpy as np
 import pytest
 from scipy import stats
-
 from synthetic import ar1_chains
 
 from rarelib import diagnostics, reweighting, storage
@@ -38,10 +38,14 @@ def direct_run(phi: np.ndarray, observable: str = "x", **variables) -> object:
     return storage.make_run(posterior, [0.0], attrs={"observable": observable, "sampler": "direct"})
 
 
-def biased_run(phi: np.ndarray, lambdas, sampler: str = "parallel_tempering", observable: str = "x", accepted=None, **variables):
+def biased_run(
+    phi: np.ndarray, lambdas, sampler: str = "parallel_tempering", observable: str = "x", accepted=None, **variables
+):
     """A biased run: phi (M, N, K) with the λ of each segment."""
     stats_ = None if accepted is None else {"accepted": accepted}
-    return storage.make_run({"phi": phi, **variables}, lambdas, stats_, attrs={"observable": observable, "sampler": sampler})
+    return storage.make_run(
+        {"phi": phi, **variables}, lambdas, stats_, attrs={"observable": observable, "sampler": sampler}
+    )
 
 
 def gaussian_chains(rng, lambdas, n_chains: int, n_draws: int, rho: float = 0.0) -> np.ndarray:
@@ -51,7 +55,10 @@ def gaussian_chains(rng, lambdas, n_chains: int, n_draws: int, rho: float = 0.0)
 
 
 def gaussian_runs(rng, lambdas, n_chains=10, n_draws=100, n_direct=1000, rho=0.0):
-    return [direct_run(rng.normal(size=n_direct)), biased_run(gaussian_chains(rng, lambdas, n_chains, n_draws, rho), lambdas)]
+    return [
+        direct_run(rng.normal(size=n_direct)),
+        biased_run(gaussian_chains(rng, lambdas, n_chains, n_draws, rho), lambdas),
+    ]
 
 
 def quiet(function, *args, **kwargs):
@@ -65,7 +72,9 @@ def quiet(function, *args, **kwargs):
 def binomial_fit():
     rng = np.random.default_rng(10)
     direct = rng.binomial(N_TRIALS, P_SUCCESS, size=2000).astype(float)
-    tilted = rng.binomial(N_TRIALS, binomial_tilted_p(BINOMIAL_LAMBDAS), size=(8, 250, BINOMIAL_LAMBDAS.size)).astype(float)
+    tilted = rng.binomial(N_TRIALS, binomial_tilted_p(BINOMIAL_LAMBDAS), size=(8, 250, BINOMIAL_LAMBDAS.size)).astype(
+        float
+    )
     runs = [
         direct_run(direct, phi_squared=direct**2),
         biased_run(tilted, BINOMIAL_LAMBDAS, sampler="annealed_tps", phi_squared=tilted**2),
@@ -82,7 +91,9 @@ def gaussian_toy_runs():
 def gaussian_analysis(gaussian_toy_runs):
     settings = reweighting.Settings(n_bootstrap=100)
     bins = np.linspace(-3.0, 9.0, 25)
-    return quiet(reweighting.analyze, gaussian_toy_runs, bins, rng=np.random.default_rng(12), thresholds=[6.0], settings=settings)
+    return quiet(
+        reweighting.analyze, gaussian_toy_runs, bins, rng=np.random.default_rng(12), thresholds=[6.0], settings=settings
+    )
 
 
 # ----------------------------------------------------------------------------- known answers
@@ -100,7 +111,9 @@ def test_binomial_log_partition_within_three_standard_errors(binomial_fit):
 def test_log_partition_at_unsampled_lambdas(binomial_fit):
     lambdas = np.array([-2.5, -1.25, -0.75, 0.3])
     phi = binomial_fit.samples["phi"]
-    perturbed = binomial_fit.mbar.compute_perturbed_free_energies(np.vstack([np.zeros_like(phi), np.outer(lambdas, phi)]))
+    perturbed = binomial_fit.mbar.compute_perturbed_free_energies(
+        np.vstack([np.zeros_like(phi), np.outer(lambdas, phi)])
+    )
     pymbar_log_z, std = -perturbed["Delta_f"][0, 1:], perturbed["dDelta_f"][0, 1:]
     log_z = reweighting.log_partition(binomial_fit, lambdas)
     np.testing.assert_allclose(log_z, pymbar_log_z, rtol=1e-10, atol=1e-10)
@@ -143,7 +156,12 @@ def test_tails_and_bins_match_the_exact_binomial_law(binomial_fit):
     bins = np.exp(reweighting.log_bin_probabilities(binomial_fit, edges))
     pmf = stats.binom.pmf(np.arange(31), N_TRIALS, P_SUCCESS)
     sampled = np.isin(np.arange(31), phi)
-    sigma = np.array([binomial_fit.mbar.compute_expectations((phi == k).astype(float), np.zeros_like(phi))["sigma"][0] for k in np.arange(31)[sampled]])
+    sigma = np.array(
+        [
+            binomial_fit.mbar.compute_expectations((phi == k).astype(float), np.zeros_like(phi))["sigma"][0]
+            for k in np.arange(31)[sampled]
+        ]
+    )
     assert np.all(np.abs(bins[sampled] - pmf[sampled]) <= 3 * sigma)
     assert np.all(bins[~sampled] == 0)
 
@@ -249,7 +267,10 @@ def test_rhat_filter_drops_and_reports_the_unconverged_bias():
 
 def test_a_bias_with_one_chain_is_kept_unchecked():
     rng = np.random.default_rng(15)
-    runs = [direct_run(rng.normal(size=300)), biased_run(gaussian_chains(rng, [-1.5], 1, 200), [-1.5], sampler="annealed_tps")]
+    runs = [
+        direct_run(rng.normal(size=300)),
+        biased_run(gaussian_chains(rng, [-1.5], 1, 200), [-1.5], sampler="annealed_tps"),
+    ]
     with pytest.warns(reweighting.ReweightingWarning, match=r"kept λ=-1\.5 unchecked"):
         fit = reweighting.fit_mbar(runs)
     np.testing.assert_array_equal(fit.states, [-1.5, 0.0])
@@ -259,7 +280,10 @@ def test_a_bias_with_one_chain_is_kept_unchecked():
 def test_equal_lambdas_across_runs_merge_into_one_state():
     rng = np.random.default_rng(16)
     first, second = gaussian_chains(rng, [-1.0, -2.0], 4, 100), gaussian_chains(rng, [-2.0], 4, 100)
-    fit = quiet(reweighting.fit_mbar, [direct_run(rng.normal(size=400)), biased_run(first, [-1.0, -2.0]), biased_run(second, [-2.0])])
+    fit = quiet(
+        reweighting.fit_mbar,
+        [direct_run(rng.normal(size=400)), biased_run(first, [-1.0, -2.0]), biased_run(second, [-2.0])],
+    )
     np.testing.assert_array_equal(fit.states, [-2.0, -1.0, 0.0])
     np.testing.assert_array_equal(fit.selection.samples_per_state, [720, 360, 400])
     after_burn_in = np.concatenate([first[:, 10:, 1].ravel(), second[:, 10:, 0].ravel()])
@@ -277,7 +301,7 @@ def test_low_overlap_warning_names_the_pair_and_drops_the_state_beyond_the_gap()
     assert len(messages) == 2
     assert "between neighbouring states λ=-9 and λ=-1" in messages[0]
     assert messages[1].startswith("dropped λ=-9: beyond an overlap gap")
-    np.testing.assert_array_equal(fit.states, [-1.0, 0.0])   # λ = −9 is not linked to the unbiased state
+    np.testing.assert_array_equal(fit.states, [-1.0, 0.0])  # λ = −9 is not linked to the unbiased state
     overlap = reweighting.overlap_matrix(fit)
     np.testing.assert_allclose(overlap.sum(axis=1), 1.0)
     assert reweighting.neighbour_overlap(fit.selection.samples_per_state, overlap)[0] >= 0.03
@@ -285,9 +309,9 @@ def test_low_overlap_warning_names_the_pair_and_drops_the_state_beyond_the_gap()
 
 def test_states_are_linked_to_the_unbiased_one_through_their_neighbours_only():
     rng = np.random.default_rng(25)
-    lambdas = [-8.0, -7.5, -1.0, 0.5, 6.0]   # gaps between −7.5 and −1 and between 0.5 and 6
+    lambdas = [-8.0, -7.5, -1.0, 0.5, 6.0]  # gaps between −7.5 and −1 and between 0.5 and 6
     runs = [direct_run(rng.normal(size=500)), biased_run(gaussian_chains(rng, lambdas, 4, 200), lambdas)]
-    fit = reweighting._fit_chains(reweighting.load_all(runs), reweighting.Settings())   # no gap handling yet
+    fit = reweighting._fit_chains(reweighting.load_all(runs), reweighting.Settings())  # no gap handling yet
     overlap = reweighting.overlap_matrix(fit)
     linked = reweighting.linked_to_unbiased(fit, overlap, 0.03)
     np.testing.assert_array_equal(fit.states[linked], [-1.0, 0.0, 0.5])
@@ -300,12 +324,17 @@ def test_estimates_past_an_overlap_gap_are_unresolved_not_narrow():
     runs = [direct_run(rng.normal(size=400)), biased_run(gaussian_chains(rng, lambdas, 4, 150), lambdas)]
     thresholds = np.array([0.0, 2.0, 8.0])
     with pytest.warns(reweighting.ReweightingWarning, match="beyond an overlap gap"):
-        analysis = reweighting.analyze(runs, np.linspace(-4, 12, 9), thresholds=thresholds,
-                                       rng=np.random.default_rng(0), settings=reweighting.Settings(n_bootstrap=20))
+        analysis = reweighting.analyze(
+            runs,
+            np.linspace(-4, 12, 9),
+            thresholds=thresholds,
+            rng=np.random.default_rng(0),
+            settings=reweighting.Settings(n_bootstrap=20),
+        )
     np.testing.assert_array_equal(analysis.states, [-1.0, 0.0])
-    assert not analysis.segment_kept[1:].all()                    # the far segments are marked as not used
+    assert not analysis.segment_kept[1:].all()  # the far segments are marked as not used
     resolved = analysis.upper_tail.resolved
-    assert resolved[0] and not resolved[-1]                       # P(φ ≥ 8) lies past the remaining data
+    assert resolved[0] and not resolved[-1]  # P(φ ≥ 8) lies past the remaining data
     assert reweighting.reach(analysis.upper_tail) > np.log10(stats.norm.sf(8.0))
 
 
@@ -357,7 +386,14 @@ def test_first_half_comparison_agrees_for_stationary_chains():
     rng = np.random.default_rng(20)
     runs = gaussian_runs(rng, [-2.0, -4.0], n_chains=8, n_draws=120, n_direct=600)
     settings = reweighting.Settings(n_bootstrap=20)
-    full, half = quiet(reweighting.first_half_comparison, runs, np.linspace(-3, 7, 11), rng=rng, thresholds=[3.0, 5.0], settings=settings)
+    full, half = quiet(
+        reweighting.first_half_comparison,
+        runs,
+        np.linspace(-3, 7, 11),
+        rng=rng,
+        thresholds=[3.0, 5.0],
+        settings=settings,
+    )
     np.testing.assert_array_equal(full.segments.n_draws, [600, 108, 108])
     np.testing.assert_array_equal(half.segments.n_draws, [300, 54, 54])
     # both estimate the same tails: their 96% intervals overlap
@@ -373,7 +409,16 @@ def test_analysis_round_trips_through_netcdf(gaussian_analysis, tmp_path):
     loaded = reweighting.Analysis.load(path)
     assert loaded.observable == "x" and loaded.settings == gaussian_analysis.settings
     assert loaded.messages == gaussian_analysis.messages
-    for name in ("states", "samples_per_state", "log_z_std", "overlap", "bin_edges", "thresholds", "segment_run", "segment_kept"):
+    for name in (
+        "states",
+        "samples_per_state",
+        "log_z_std",
+        "overlap",
+        "bin_edges",
+        "thresholds",
+        "segment_run",
+        "segment_kept",
+    ):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(gaussian_analysis, name))
     for name in ("partition_function", "bin_probability", "upper_tail", "lower_tail"):
         np.testing.assert_array_equal(getattr(loaded, name).log, getattr(gaussian_analysis, name).log)
@@ -411,7 +456,9 @@ def test_all_biases_filtered_out_names_them_and_their_rhat():
     rng = np.random.default_rng(22)
     chains = gaussian_chains(rng, [-1.0, -2.0], 4, 100) + np.arange(4)[:, None, None]
     runs = [direct_run(rng.normal(size=100)), biased_run(chains, [-1.0, -2.0])]
-    with pytest.raises(ValueError, match=r"no biased samples survive.*dropped λ=-1 \(.*R-hat \d\.\d+ ≥ 1\.1\).*dropped λ=-2"):
+    with pytest.raises(
+        ValueError, match=r"no biased samples survive.*dropped λ=-1 \(.*R-hat \d\.\d+ ≥ 1\.1\).*dropped λ=-2"
+    ):
         reweighting.fit_mbar(runs)
 
 
@@ -448,7 +495,12 @@ def test_mismatched_shapes_are_rejected(small_runs):
     [
         (lambda runs: [runs[0]], "nothing to reweight.*no biased run"),
         (lambda runs: [], "runs is empty"),
-        (lambda runs: [storage.make_run({"phi": np.zeros((1, 5, 1))}, [-1.0], attrs={"observable": "x", "sampler": "direct"})], "direct run must have bias=\\[0.0\\]"),
+        (
+            lambda runs: [
+                storage.make_run({"phi": np.zeros((1, 5, 1))}, [-1.0], attrs={"observable": "x", "sampler": "direct"})
+            ],
+            "direct run must have bias=\\[0.0\\]",
+        ),
         (lambda runs: [runs[0], biased_run(np.zeros((2, 5, 1)), [-1.0], observable="ari")], "different observables"),
     ],
 )
@@ -469,7 +521,14 @@ def test_bad_requests_are_rejected(small_runs):
 
 @pytest.mark.parametrize(
     "field,value",
-    [("burn_in", 1.0), ("rhat_threshold", 1.0), ("rhat_method", "split"), ("n_bootstrap", 1), ("level", 0.0), ("min_overlap", -0.1)],
+    [
+        ("burn_in", 1.0),
+        ("rhat_threshold", 1.0),
+        ("rhat_method", "split"),
+        ("n_bootstrap", 1),
+        ("level", 0.0),
+        ("min_overlap", -0.1),
+    ],
 )
 def test_bad_settings_are_rejected(field, value):
     with pytest.raises(ValueError, match=field):
@@ -482,13 +541,3 @@ def test_runs_load_from_paths(small_runs, tmp_path):
     np.testing.assert_array_equal(from_paths.log_weights, quiet(reweighting.fit_mbar, small_runs).log_weights)
     with pytest.raises(FileNotFoundError):
         reweighting.fit_mbar(tmp_path / "absent.nc")
-
-
-def test_reach_is_the_smallest_estimate_with_an_interval_above_zero():
-    log = np.log([1.0, 1e-3, 1e-6, 1e-9])
-    with np.errstate(divide="ignore"):
-        log_interval = np.log([[0.9, 5e-4, 1e-7, 0.0], [1.0, 2e-3, 1e-5, 1e-8]])
-    tail = reweighting.LogEstimate(log, log_interval)
-    assert reweighting.reach(tail) == pytest.approx(-6.0)
-    with pytest.raises(ValueError, match="excludes zero"):
-        reweighting.reach(reweighting.LogEstimate(log[-1:], np.full((2, 1), -np.inf)))

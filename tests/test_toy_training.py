@@ -1,9 +1,11 @@
-"""rarelib.toy_training: rule-following bit sequences and tiny GPTs trained on them in seconds."""
+"""rarelib.companions.toy_training: rule-following bit sequences and tiny GPTs trained on them in seconds."""
+
 import numpy as np
 import pytest
 import torch
 
-from rarelib import chains, toy_training
+from rarelib.companions import toy_training
+from rarelib.exact import chains
 
 FAST = toy_training.ToyTraining(steps=100)
 
@@ -16,7 +18,7 @@ def parity_windows():
 def test_parity_sequence_follows_the_rule():
     bits = toy_training.parity_sequence([1, 0, 1, 1], 30)
     assert bits.shape == (30,) and list(bits[:4]) == [1, 0, 1, 1]
-    assert all(bits[t] == bits[t - 4:t].sum() % 2 for t in range(4, 30))
+    assert all(bits[t] == bits[t - 4 : t].sum() % 2 for t in range(4, 30))
 
 
 @pytest.mark.parametrize("initial, length", [([], 5), ([0, 2], 5), ([0, 1, 1], 2), ([0, 1, 1], 4.5)])

@@ -1,4 +1,5 @@
 """TPS: exact tilted laws on an enumerable model, λ = 0 against direct sampling, swaps, resume, errors."""
+
 import itertools
 
 import numpy as np
@@ -8,14 +9,23 @@ import xarray as xr
 from scipy import stats
 from scipy.special import logsumexp
 
-from rarelib import direct, exact, generation, guides, models, tps, validation
+from rarelib import direct, generation, guides, models, tps
 from rarelib import observables as obs
 from rarelib.diagnostics import chi_square_p_value
+from rarelib.exact import solvable, validation
 
 PROMPT = "ab a"
 LENGTH = 4  # 4 tokens over a 4-letter vocabulary: 256 completions, enumerated exactly
-SMALL_RUN = dict(completion_length=5, observable="repeats", biases=[-0.5, -1.0], n_chains=3, seed=11,
-                 record=("logprob", "repeats"), keep_tokens=True, progress=False)
+SMALL_RUN = dict(
+    completion_length=5,
+    observable="repeats",
+    biases=[-0.5, -1.0],
+    n_chains=3,
+    seed=11,
+    record=("logprob", "repeats"),
+    keep_tokens=True,
+    progress=False,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +61,39 @@ def final_state_p_value(lm, idata, observable: str, bias_index: int) -> float:
 @pytest.mark.parametrize("observable, biases", [("repeats", [-0.5, -1.5]), ("logprob", [0.6, -1.0])])
 def test_annealed_tps_samples_the_exact_tilted_law(lm, observable, biases):
     """60 steps per bias: enough to forget the previous segment (25 were not: the chains lagged behind)."""
-    idata = tps.run_annealed(lm, PROMPT, LENGTH, observable, biases, steps_per_bias=60, n_chains=1200, seed=1,
-                             record=(), keep_tokens=True, progress=False)
+    idata = tps.run_annealed(
+        lm,
+        PROMPT,
+        LENGTH,
+        observable,
+        biases,
+        steps_per_bias=60,
+        n_chains=1200,
+        seed=1,
+        record=(),
+        keep_tokens=True,
+        progress=False,
+    )
     for index in range(len(biases)):
         assert final_state_p_value(lm, idata, observable, index) > 1e-3
 
 
 def test_parallel_tempering_samples_the_exact_tilted_law_at_every_rung(lm):
     ladder = [0.0, -0.75, -1.5]
-    idata = tps.run_tempering(lm, PROMPT, LENGTH, "repeats", ladder, n_steps=50, n_chains=800, swap_every=1, seed=2,
-                              record=(), keep_tokens=True, progress=False)
+    idata = tps.run_tempering(
+        lm,
+        PROMPT,
+        LENGTH,
+        "repeats",
+        ladder,
+        n_steps=50,
+        n_chains=800,
+        swap_every=1,
+        seed=2,
+        record=(),
+        keep_tokens=True,
+        progress=False,
+    )
     for rung in range(len(ladder)):
         assert final_state_p_value(lm, idata, "repeats", rung) > 1e-3
     attempted = idata.sample_stats["swap_attempted"].values
@@ -85,8 +118,8 @@ def loop_lm():
 
 def loop_tilted_law(loop_lm, lam: float) -> np.ndarray:
     """p_λ(x) ∝ p(x) e^{−λ·#0(x)} over all 243 completions after the prompt [0], read from the Markov table."""
-    every = exact.enumerate_sequences(3, LOOP_LENGTH)
-    log_weights = exact.completion_log_probs(loop_lm, [0], every).sum(1) - lam * (every == 0).sum(1)
+    every = solvable.enumerate_sequences(3, LOOP_LENGTH)
+    log_weights = solvable.completion_log_probs(loop_lm, [0], every).sum(1) - lam * (every == 0).sum(1)
     return np.exp(log_weights - logsumexp(log_weights))
 
 
@@ -94,20 +127,42 @@ def loop_p_values(loop_lm, idata) -> list[float]:
     """Chi-square p-value of the chains' last states at each bias against the exact tilted law."""
     tokens = idata.posterior["tokens"].values[:, -1]
     codes = (tokens.astype(np.int64) * 3 ** np.arange(LOOP_LENGTH - 1, -1, -1)).sum(-1)
-    return [chi_square_p_value(np.bincount(codes[:, k], minlength=3**LOOP_LENGTH),
-                               loop_tilted_law(loop_lm, float(lam)))
-            for k, lam in enumerate(idata.posterior["bias"].values)]
+    return [
+        chi_square_p_value(np.bincount(codes[:, k], minlength=3**LOOP_LENGTH), loop_tilted_law(loop_lm, float(lam)))
+        for k, lam in enumerate(idata.posterior["bias"].values)
+    ]
 
 
 def run_loop(loop_lm, driver=tps.run_annealed, biases=(-1.5, 1.0), n_steps=60, **move):
     steps = {"n_steps": n_steps} if driver is tps.run_tempering else {"steps_per_bias": n_steps}
-    return driver(loop_lm, [0], LOOP_LENGTH, obs.token_class_count([0]), list(biases), n_chains=1500, seed=7,
-                  record=(), keep_tokens=True, progress=False, **steps, **move)
+    return driver(
+        loop_lm,
+        [0],
+        LOOP_LENGTH,
+        obs.token_class_count([0]),
+        list(biases),
+        n_chains=1500,
+        seed=7,
+        record=(),
+        keep_tokens=True,
+        progress=False,
+        **steps,
+        **move,
+    )
 
 
-@pytest.mark.parametrize("move", [{"window": 1, "n_steps": 240}, {"window": 2}, {"guide": [0]},
-                                  {"guide": [0], "window": 2}, {"guide": [0], "guide_scale": 0.5},
-                                  {"guide": [1, 2], "guide_scale": -0.7}, {"guide": "temperature", "guide_scale": 0.3}])
+@pytest.mark.parametrize(
+    "move",
+    [
+        {"window": 1, "n_steps": 240},
+        {"window": 2},
+        {"guide": [0]},
+        {"guide": [0], "window": 2},
+        {"guide": [0], "guide_scale": 0.5},
+        {"guide": [1, 2], "guide_scale": -0.7},
+        {"guide": "temperature", "guide_scale": 0.3},
+    ],
+)
 def test_window_and_guided_moves_sample_the_exact_tilted_law(loop_lm, move):
     """Width-1 windows change one token a step, so they need more steps to forget the start (60 were not enough)."""
     assert min(loop_p_values(loop_lm, run_loop(loop_lm, **move))) > 1e-3
@@ -120,12 +175,22 @@ def test_guided_tempering_samples_the_exact_tilted_law_at_every_rung(loop_lm):
     assert idata.posterior.attrs["guide"] == "0"
 
 
-@pytest.mark.parametrize("move, broken, replacement", [
-    ({"window": 2}, "suffix_log_ratio", lambda new, old, ends: np.zeros(len(ends))),
-    ({"guide": [0]}, "ShootingKernel._guide_log_importance", lambda self, state, tilt, regrown: np.zeros(len(tilt))),
-    ({"guide": "temperature", "guide_scale": 0.3}, "ShootingKernel._guide_log_importance",
-     lambda self, state, tilt, regrown: np.zeros(len(tilt))),
-])
+@pytest.mark.parametrize(
+    "move, broken, replacement",
+    [
+        ({"window": 2}, "suffix_log_ratio", lambda new, old, ends: np.zeros(len(ends))),
+        (
+            {"guide": [0]},
+            "ShootingKernel._guide_log_importance",
+            lambda self, state, tilt, regrown: np.zeros(len(tilt)),
+        ),
+        (
+            {"guide": "temperature", "guide_scale": 0.3},
+            "ShootingKernel._guide_log_importance",
+            lambda self, state, tilt, regrown: np.zeros(len(tilt)),
+        ),
+    ],
+)
 def test_dropping_a_term_of_the_ratio_is_detected(loop_lm, monkeypatch, move, broken, replacement):
     """The same runs without the suffix term (windows) or the proposal term (guides) miss the law."""
     monkeypatch.setattr(f"rarelib.tps.{broken}", replacement)
@@ -136,8 +201,20 @@ def test_dropping_a_term_of_the_ratio_is_detected(loop_lm, monkeypatch, move, br
 def test_the_temperature_guide_samples_the_exact_log_prob_tilt(lm, driver, biases):
     """Proposals at temperature 1/(1 − λ) for the Log-Prob tilt p_M^{1−λ}, on the enumerable GPT-2."""
     steps = {"n_steps": 60} if driver is tps.run_tempering else {"steps_per_bias": 60}
-    idata = driver(lm, PROMPT, LENGTH, "logprob", biases, n_chains=1200, seed=9, record=(), keep_tokens=True,
-                   guide="temperature", progress=False, **steps)
+    idata = driver(
+        lm,
+        PROMPT,
+        LENGTH,
+        "logprob",
+        biases,
+        n_chains=1200,
+        seed=9,
+        record=(),
+        keep_tokens=True,
+        guide="temperature",
+        progress=False,
+        **steps,
+    )
     assert idata.posterior.attrs["guide"] == "temperature"
     for index in range(len(biases)):
         assert final_state_p_value(lm, idata, "logprob", index) > 1e-3
@@ -147,8 +224,9 @@ def test_the_temperature_guide_needs_the_biases_and_a_positive_temperature(lm):
     with pytest.raises(ValueError, match="needs the biases"):
         tps.build_kernel(lm, PROMPT, LENGTH, "logprob", guide="temperature")
     with pytest.raises(ValueError, match="must be positive"):
-        tps.run_annealed(lm, PROMPT, LENGTH, "logprob", [0.5, 1.0], steps_per_bias=2, n_chains=2, guide="temperature",
-                         progress=False)
+        tps.run_annealed(
+            lm, PROMPT, LENGTH, "logprob", [0.5, 1.0], steps_per_bias=2, n_chains=2, guide="temperature", progress=False
+        )
     with pytest.raises(ValueError, match="guide must be token ids or 'temperature'"):
         tps.build_kernel(lm, PROMPT, LENGTH, "logprob", guide="warm", biases=[0.5])
     kernel = tps.build_kernel(lm, PROMPT, LENGTH, "logprob", guide="temperature", biases=[0.5])
@@ -172,8 +250,20 @@ def test_guided_proposals_are_accepted_more_at_a_strong_bias(loop_lm):
 
 
 def test_paper_cuts_freeze_the_first_token_and_miss_the_tilted_law(lm):
-    idata = tps.run_annealed(lm, PROMPT, LENGTH, "repeats", [-1.5], steps_per_bias=25, n_chains=1500, seed=3,
-                             record=(), keep_tokens=True, cuts="paper", progress=False)
+    idata = tps.run_annealed(
+        lm,
+        PROMPT,
+        LENGTH,
+        "repeats",
+        [-1.5],
+        steps_per_bias=25,
+        n_chains=1500,
+        seed=3,
+        record=(),
+        keep_tokens=True,
+        cuts="paper",
+        progress=False,
+    )
     first_tokens = idata.posterior["tokens"].values[:, :, 0, 0]
     assert (first_tokens == first_tokens[:, :1]).all()
     cuts = idata.sample_stats["cut"].values
@@ -184,12 +274,16 @@ def test_paper_cuts_freeze_the_first_token_and_miss_the_tilted_law(lm):
 def test_at_lambda_zero_tps_samples_what_direct_sampling_samples():
     """Two-sample chi-square on Repeats: last TPS states of independent chains vs direct samples (GPT-Neo)."""
     neo = models.random_model("gpt-neo", alphabet="abc .", context_length=24, seed=4)
-    chains = tps.run_annealed(neo, PROMPT, 8, "repeats", [0.0], steps_per_bias=10, n_chains=1500, seed=4, record=(),
-                              progress=False)
+    chains = tps.run_annealed(
+        neo, PROMPT, 8, "repeats", [0.0], steps_per_bias=10, n_chains=1500, seed=4, record=(), progress=False
+    )
     assert chains.sample_stats["accepted"].values.all()
     from_tps = chains.posterior["phi"].values[:, -1, 0].astype(int)
-    from_direct = direct.sample(neo, PROMPT, 3000, 8, observables=["repeats"], seed=5, batch_size=500,
-                                progress=False).observables["repeats"].astype(int)
+    from_direct = (
+        direct.sample(neo, PROMPT, 3000, 8, observables=["repeats"], seed=5, batch_size=500, progress=False)
+        .observables["repeats"]
+        .astype(int)
+    )
     table = np.stack([np.bincount(from_tps, minlength=9), np.bincount(from_direct, minlength=9)])
     pooled = np.concatenate([table[:, :4], table[:, 4:].sum(1, keepdims=True)], axis=1)  # few samples above 3
     assert pooled.min() >= 5
@@ -225,8 +319,13 @@ def test_regrow_keeps_prefixes_and_scores_what_it_grows(lm, join_groups):
     assert torch.equal(grown.completions, reference.completions)
 
 
-@pytest.mark.parametrize("guide", [guides.ClassGuide(torch.tensor([1, 3])),
-                                   guides.TemperatureGuide(torch.tensor([-2.0, 0.0, 0.5, 0.7], dtype=torch.float64))])
+@pytest.mark.parametrize(
+    "guide",
+    [
+        guides.ClassGuide(torch.tensor([1, 3])),
+        guides.TemperatureGuide(torch.tensor([-2.0, 0.0, 0.5, 0.7], dtype=torch.float64)),
+    ],
+)
 def test_guided_regrowth_reports_the_statistics_and_the_proposal_law(lm, guide):
     """Statistics at every regrown position match the model's next-token law; ρ = log p_M − log q follows from them."""
     generator = torch.Generator().manual_seed(12)
@@ -237,15 +336,23 @@ def test_guided_regrowth_reports_the_statistics_and_the_proposal_law(lm, guide):
     strength = torch.tensor([-2.0, 0.0, 0.5, 0.7, -2.0, 0.5], dtype=torch.float64)
     uniforms = torch.rand((6, 8), generator=generator, dtype=torch.float64)
     stale = torch.full((6, 8, guide.n_statistics), -9.0)
-    grown = generation.regrow(lm, context, start, generation.score(lm, prompt_ids, start), cuts, uniforms,
-                              guidance=generation.Guidance(guide, strength, stale))
+    grown = generation.regrow(
+        lm,
+        context,
+        start,
+        generation.score(lm, prompt_ids, start),
+        cuts,
+        uniforms,
+        guidance=generation.Guidance(guide, strength, stale),
+    )
     ids = torch.cat([prompt_ids.expand(6, -1), grown.completions], dim=1)
-    log_probs = torch.log_softmax(lm.logits(ids[:, :-1])[0][:, len(prompt_ids) - 1:], dim=-1)
+    log_probs = torch.log_softmax(lm.logits(ids[:, :-1])[0][:, len(prompt_ids) - 1 :], dim=-1)
     regrown = torch.arange(8)[None, :] >= cuts[:, None]
     np.testing.assert_allclose(grown.guide_statistics[regrown], guide.statistics(log_probs[regrown]), atol=1e-5)
     assert (grown.guide_statistics[~regrown] == -9.0).all()
-    log_q = grown.token_logprobs.double() - guide.log_importance(grown.completions, grown.token_logprobs,
-                                                                 grown.guide_statistics, strength)
+    log_q = grown.token_logprobs.double() - guide.log_importance(
+        grown.completions, grown.token_logprobs, grown.guide_statistics, strength
+    )
     np.testing.assert_allclose(grown.sampling_logprobs[regrown], log_q[regrown].float(), atol=1e-5)
     assert grown.sampling_logprobs[~regrown].isnan().all()
 
@@ -293,12 +400,18 @@ def interrupt_at(step_to_fail: int):
     def callback(step, state, info):
         if step == step_to_fail:
             raise Interrupted
+
     return callback
 
 
-@pytest.mark.parametrize("driver, steps", [(tps.run_annealed, {"steps_per_bias": 5}),
-                                           (tps.run_tempering, {"n_steps": 7, "swap_every": 2}),
-                                           (tps.run_tempering, {"n_steps": 7, "guide": [1], "window": 3})])
+@pytest.mark.parametrize(
+    "driver, steps",
+    [
+        (tps.run_annealed, {"steps_per_bias": 5}),
+        (tps.run_tempering, {"n_steps": 7, "swap_every": 2}),
+        (tps.run_tempering, {"n_steps": 7, "guide": [1], "window": 3}),
+    ],
+)
 def test_resume_after_an_interruption_is_bit_for_bit(lm, tmp_path, driver, steps):
     arguments = {**SMALL_RUN, **steps}
     uninterrupted = driver(lm, PROMPT, **arguments)
@@ -306,8 +419,14 @@ def test_resume_after_an_interruption_is_bit_for_bit(lm, tmp_path, driver, steps
     with pytest.raises(Interrupted):
         driver(lm, PROMPT, **arguments, checkpoint=path, checkpoint_every=3, callback=interrupt_at(4))
     calls = []
-    resumed = driver(lm, PROMPT, **arguments, checkpoint=path, checkpoint_every=3,
-                     callback=lambda step, state, info: calls.append(step))
+    resumed = driver(
+        lm,
+        PROMPT,
+        **arguments,
+        checkpoint=path,
+        checkpoint_every=3,
+        callback=lambda step, state, info: calls.append(step),
+    )
     assert calls[0] == 3  # from the checkpoint after steps 0, 1, 2
     for group in ("posterior", "sample_stats"):
         xr.testing.assert_identical(resumed[group], uninterrupted[group])
@@ -320,8 +439,9 @@ def test_resume_after_an_interruption_is_bit_for_bit(lm, tmp_path, driver, steps
 
 
 def test_same_seed_same_run_and_another_seed_differs(lm):
-    first, again, other = (tps.run_annealed(lm, PROMPT, **{**SMALL_RUN, "seed": seed}, steps_per_bias=4)
-                           for seed in (1, 1, 2))
+    first, again, other = (
+        tps.run_annealed(lm, PROMPT, **{**SMALL_RUN, "seed": seed}, steps_per_bias=4) for seed in (1, 1, 2)
+    )
     xr.testing.assert_identical(first.posterior, again.posterior)
     xr.testing.assert_identical(first.sample_stats, again.sample_stats)
     assert not np.array_equal(first.posterior["tokens"].values, other.posterior["tokens"].values)
@@ -333,44 +453,72 @@ def test_layout_and_metadata(lm):
     assert idata.posterior["phi"].shape == (3, 4, 2) and idata.posterior["tokens"].shape == (3, 4, 2, 5)
     np.testing.assert_array_equal(idata.posterior["bias"].values, [-0.5, -1.0])
     attrs = idata.posterior.attrs
-    assert {key: attrs[key] for key in ("observable", "sampler", "model", "prompt", "completion_length", "seed",
-                                         "cuts", "steps_per_bias", "n_chains")} == {
-        "observable": "repeats", "sampler": "annealed_tps", "model": lm.name, "prompt": PROMPT,
-        "completion_length": 5, "seed": 11, "cuts": "uniform", "steps_per_bias": 4, "n_chains": 3}
+    assert {
+        key: attrs[key]
+        for key in (
+            "observable",
+            "sampler",
+            "model",
+            "prompt",
+            "completion_length",
+            "seed",
+            "cuts",
+            "steps_per_bias",
+            "n_chains",
+        )
+    } == {
+        "observable": "repeats",
+        "sampler": "annealed_tps",
+        "model": lm.name,
+        "prompt": PROMPT,
+        "completion_length": 5,
+        "seed": 11,
+        "cuts": "uniform",
+        "steps_per_bias": 4,
+        "n_chains": 3,
+    }
     pt = tps.run_tempering(lm, PROMPT, **SMALL_RUN, n_steps=3)
     assert pt.posterior.attrs["sampler"] == "parallel_tempering" and pt.posterior["phi"].shape == (3, 3, 2)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"biases": []}, "biases must be a non-empty"),
-    ({"biases": [0.1, float("nan")]}, "biases must be a non-empty"),
-    ({"biases": [float("-inf")]}, "biases must be a non-empty"),
-    ({"biases": "strong"}, "biases must be a non-empty"),
-    ({"completion_length": 0}, "completion_length must be a positive integer"),
-    ({"completion_length": 13}, "completion_length=13 .* context_length 16"),
-    ({"observable": "toxicity"}, "observable must be one of"),
-    ({"record": ["ari", "toxicity"]}, "observable must be one of"),
-    ({"n_chains": 0}, "n_chains must be a positive integer"),
-    ({"steps_per_bias": 0}, "steps_per_bias must be a positive integer"),
-    ({"seed": -3}, "seed must be a non-negative integer"),
-    ({"cuts": "random"}, r"cuts must be one of \('uniform', 'paper'\)"),
-    ({"window": 0}, "window must be a positive integer"),
-    ({"window": 2.5}, "window must be a positive integer"),
-    ({"guide": [7]}, r"guide must be a non-empty collection of token ids in 0\.\.3"),
-    ({"guide": []}, "guide must be a non-empty"),
-    ({"guide": [1], "guide_scale": float("nan")}, "guide_scale must be a finite number"),
-    ({"checkpoint_every": 0}, "checkpoint_every must be a positive integer"),
-    ({"start": "far"}, r"start must be one of \('overdispersed', 'model'\)"),
-    ({"prompt": ""}, "prompt must contain at least one token"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"biases": []}, "biases must be a non-empty"),
+        ({"biases": [0.1, float("nan")]}, "biases must be a non-empty"),
+        ({"biases": [float("-inf")]}, "biases must be a non-empty"),
+        ({"biases": "strong"}, "biases must be a non-empty"),
+        ({"completion_length": 0}, "completion_length must be a positive integer"),
+        ({"completion_length": 13}, "completion_length=13 .* context_length 16"),
+        ({"observable": "toxicity"}, "observable must be one of"),
+        ({"record": ["ari", "toxicity"]}, "observable must be one of"),
+        ({"n_chains": 0}, "n_chains must be a positive integer"),
+        ({"steps_per_bias": 0}, "steps_per_bias must be a positive integer"),
+        ({"seed": -3}, "seed must be a non-negative integer"),
+        ({"cuts": "random"}, r"cuts must be one of \('uniform', 'paper'\)"),
+        ({"window": 0}, "window must be a positive integer"),
+        ({"window": 2.5}, "window must be a positive integer"),
+        ({"guide": [7]}, r"guide must be a non-empty collection of token ids in 0\.\.3"),
+        ({"guide": []}, "guide must be a non-empty"),
+        ({"guide": [1], "guide_scale": float("nan")}, "guide_scale must be a finite number"),
+        ({"checkpoint_every": 0}, "checkpoint_every must be a positive integer"),
+        ({"start": "far"}, r"start must be one of \('overdispersed', 'model'\)"),
+        ({"prompt": ""}, "prompt must contain at least one token"),
+    ],
+)
 def test_bad_arguments_raise_value_errors_naming_them(lm, change, message):
     arguments = {"prompt": PROMPT, **SMALL_RUN, "steps_per_bias": 2, **change}
     with pytest.raises(ValueError, match=message):
         tps.run_annealed(lm, **arguments)
 
 
-@pytest.mark.parametrize("change, message", [({"n_steps": 0}, "n_steps must be a positive integer"),
-                                             ({"swap_every": 0}, "swap_every must be a positive integer")])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"n_steps": 0}, "n_steps must be a positive integer"),
+        ({"swap_every": 0}, "swap_every must be a positive integer"),
+    ],
+)
 def test_bad_tempering_arguments(lm, change, message):
     with pytest.raises(ValueError, match=message):
         tps.run_tempering(lm, PROMPT, **{**SMALL_RUN, "n_steps": 2, **change})
@@ -381,7 +529,7 @@ def test_bad_tempering_arguments(lm, change, message):
 
 def test_far_rows_are_the_second_half_of_the_chains_at_every_biased_rung():
     layout = tps._Layout(np.array([-1.0, 0.0, 0.5]), draws=3, n_chains=4, tempering=True)
-    far = layout.far_rows("overdispersed").reshape(3, 4)       # rung-major rows
+    far = layout.far_rows("overdispersed").reshape(3, 4)  # rung-major rows
     np.testing.assert_array_equal(far, [[0, 0, 1, 1], [0, 0, 0, 0], [0, 0, 1, 1]])
     assert not layout.far_rows("model").any()
     annealing = tps._Layout(np.array([0.0, -0.5, -1.0]), draws=3, n_chains=5, tempering=False)
@@ -399,5 +547,5 @@ def test_overdispersed_chains_start_beyond_their_rung_and_r_hat_sees_the_spread(
     phi, far, rung = state.phi.reshape(4, 200), far.reshape(4, 200), np.arange(4)
     assert phi[0][far[0]].min() > np.median(phi[0][~far[0]])
     assert phi[3][far[3]].max() <= np.median(phi[3][~far[3]])
-    assert phi[0][far[0]].mean() >= phi[1][far[1]].mean()        # the most extreme states go to the strongest rung
+    assert phi[0][far[0]].mean() >= phi[1][far[1]].mean()  # the most extreme states go to the strongest rung
     assert not far[rung == 2].any()

@@ -1,16 +1,28 @@
-"""rarelib.training: determinism, resumable checkpoints, a loadable model folder."""
+"""rarelib.storymodel.training: determinism, resumable checkpoints, a loadable model folder."""
+
 import json
 from dataclasses import replace
 
 import pytest
 import torch
 
-import rarelib.training as training
+import rarelib.storymodel.training as training
 from rarelib import models
 
-TINY = training.TrainingConfig(n_stories=120, vocab_size=300, context_length=32, hidden_size=16, num_layers=2,
-                               num_heads=2, batch_size=4, steps=6, warmup_steps=2, eval_every=3, eval_batches=2,
-                               threads=1)
+TINY = training.TrainingConfig(
+    n_stories=120,
+    vocab_size=300,
+    context_length=32,
+    hidden_size=16,
+    num_layers=2,
+    num_heads=2,
+    batch_size=4,
+    steps=6,
+    warmup_steps=2,
+    eval_every=3,
+    eval_batches=2,
+    threads=1,
+)
 
 
 def test_training_is_deterministic_and_writes_a_loadable_model(tmp_path):

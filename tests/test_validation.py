@@ -1,4 +1,4 @@
-"""Tests of rarelib.validation: TPS + MBAR against exact tails on a solvable model.
+"""Tests of rarelib.exact.validation: TPS + MBAR against exact tails on a solvable model.
 
 The main check runs the real TPS sampler (parallel tempering: in this small budget annealed TPS
 mixes too slowly to pass the R-hat filter reliably; the benchmark checks annealing at full
@@ -9,6 +9,7 @@ Bonferroni-corrected number of bootstrap standard errors of the exact value, and
 orders of magnitude below what direct sampling with the same token budget sees. Every tolerance
 comes from an error bar.
 """
+
 import json
 import math
 
@@ -17,9 +18,9 @@ import pytest
 import torch
 from scipy import stats
 
-from rarelib import exact, validation
+from rarelib.exact import solvable, validation
 
-LOOP_TOKEN_COUNT = exact.AdditiveObservable("token_count", {0})
+LOOP_TOKEN_COUNT = solvable.AdditiveObservable("token_count", {0})
 FAMILY_WISE_ERROR = 0.01  # for checks repeated over several states or a whole run
 
 
@@ -38,8 +39,9 @@ def validated(problem):
     """One validation run: parallel tempering over an exact ladder to ⟨φ⟩ = 2.5, direct samples at λ = 0."""
     torch.set_num_threads(1)
     ladder = validation.bias_ladder(problem.exact_tilted_mean, target=2.5)
-    return validation.validate(problem, ladder, sampler="parallel_tempering", n_steps=3000, n_chains=16,
-                               n_direct=4000, seed=2, thin=10)
+    return validation.validate(
+        problem, ladder, sampler="parallel_tempering", n_steps=3000, n_chains=16, n_direct=4000, seed=2, thin=10
+    )
 
 
 # ----------------------------------------------------------------------------- the problem
@@ -48,10 +50,12 @@ def validated(problem):
 def test_sampler_observable_matches_the_exact_definition(problem):
     rng = np.random.default_rng(0)
     completions = rng.integers(0, problem.model.vocab_size, size=(200, problem.completion_length))
-    for observable in (LOOP_TOKEN_COUNT, exact.AdditiveObservable("repeats")):
+    for observable in (LOOP_TOKEN_COUNT, solvable.AdditiveObservable("repeats")):
         case = validation.Problem(problem.model, problem.prompt, problem.completion_length, observable)
         sampled = case.sampler_observable(problem.model, torch.tensor(case.prompt), torch.from_numpy(completions), None)
-        np.testing.assert_array_equal(sampled, exact.observable_values(problem.model, observable, case.prompt, completions))
+        np.testing.assert_array_equal(
+            sampled, solvable.observable_values(problem.model, observable, case.prompt, completions)
+        )
 
 
 def test_thresholds_span_the_support_above_its_minimum(problem):
@@ -61,11 +65,14 @@ def test_thresholds_span_the_support_above_its_minimum(problem):
     assert log_tail[-1] == pytest.approx(problem.completion_length * np.log(0.15))  # a run of L loop tokens
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (dict(observable="logprob"), "integer-valued"),
-    (dict(observable=exact.AdditiveObservable("token_count", {7})), "outside the vocabulary"),
-    (dict(prompt=[]), "prompt"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (dict(observable="logprob"), "integer-valued"),
+        (dict(observable=solvable.AdditiveObservable("token_count", {7})), "outside the vocabulary"),
+        (dict(prompt=[]), "prompt"),
+    ],
+)
 def test_bad_problems_are_refused(problem, arguments, message):
     given = dict(model=problem.model, prompt=problem.prompt, completion_length=6, observable="repeats") | arguments
     with pytest.raises(ValueError, match=message):
@@ -73,7 +80,7 @@ def test_bad_problems_are_refused(problem, arguments, message):
 
 
 def test_a_model_that_is_not_solvable_is_refused():
-    with pytest.raises(ValueError, match="exact.MarkovLM"):
+    with pytest.raises(ValueError, match="solvable.MarkovLM"):
         validation.Problem("story-gptneo", "ab", 6, "repeats")
 
 
@@ -95,7 +102,9 @@ def test_ladder_moves_the_mean_by_spacing_standard_deviations(problem):
     lambdas = np.concatenate([[0.0], ladder])
     means = problem.exact_tilted_mean(lambdas)
     step = 1e-5
-    sigma = np.sqrt((problem.exact_tilted_mean(lambdas - step) - problem.exact_tilted_mean(lambdas + step)) / (2 * step))
+    sigma = np.sqrt(
+        (problem.exact_tilted_mean(lambdas - step) - problem.exact_tilted_mean(lambdas + step)) / (2 * step)
+    )
     assert np.all(np.diff(lambdas) < 0)  # an upper target needs λ < 0
     np.testing.assert_allclose(np.diff(means)[:-1], spacing * sigma[:-2], rtol=1e-5)
     assert 0 < means[-1] - means[-2] <= spacing * sigma[-2] * (1 + 1e-5)
@@ -118,11 +127,14 @@ def test_a_lower_target_gives_positive_biases():
     assert case.exact_tilted_mean(ladder[-1]) == pytest.approx(1.0, abs=1e-8)
 
 
-@pytest.mark.parametrize("target, spacing, message", [
-    (11.0, 1.0, "beyond the reach"),   # φ ≤ L = 10
-    (5.0, 0.0, "spacing"),
-    (5.0, 0.01, "max_biases"),
-])
+@pytest.mark.parametrize(
+    "target, spacing, message",
+    [
+        (11.0, 1.0, "beyond the reach"),  # φ ≤ L = 10
+        (5.0, 0.0, "spacing"),
+        (5.0, 0.01, "max_biases"),
+    ],
+)
 def test_bad_ladders_are_refused(problem, target, spacing, message):
     with pytest.raises(ValueError, match=message):
         validation.bias_ladder(problem.exact_tilted_mean, target, spacing)

@@ -1,4 +1,5 @@
 """rarelib.workflow: cached runs equal uncached ones, and the key follows the model and the arguments."""
+
 import numpy as np
 
 from rarelib import direct, models, tps, workflow
@@ -8,8 +9,15 @@ PROMPT = "ab a"
 
 def test_cached_runs_equal_direct_calls_and_are_reused(tmp_path):
     lm = models.random_model("gpt2", alphabet="ab .", context_length=16, seed=3)
-    arguments = dict(prompt=PROMPT, completion_length=4, observable="repeats", biases=[0.0, -1.0], steps_per_bias=5,
-                     n_chains=3, seed=2)
+    arguments = dict(
+        prompt=PROMPT,
+        completion_length=4,
+        observable="repeats",
+        biases=[0.0, -1.0],
+        steps_per_bias=5,
+        n_chains=3,
+        seed=2,
+    )
     cached = workflow.annealed(lm, cache_dir=tmp_path, **arguments)
     again = workflow.annealed(lm, cache_dir=tmp_path, **arguments)
     plain = tps.run_annealed(lm, progress=False, **arguments)

@@ -3,6 +3,7 @@
 One byte-level BPE tokenizer (trained here on a few story sentences) serves every model;
 ``llama`` gets a copy that puts ``<s>`` first, as Llama's own tokenizer does.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import torch
 
-STORY = ("Once upon a time, in a big forest, there lived a little girl named Holly. Holly played with her "
-         "tractor. One day she saw a red bird! \"Hello,\" said the bird. They were friends forever? Yes. ") * 20
+STORY = (
+    "Once upon a time, in a big forest, there lived a little girl named Holly. Holly played with her "
+    'tractor. One day she saw a red bird! "Hello," said the bird. They were friends forever? Yes. '
+) * 20
 TOKENIZER_VOCAB = 300
 PADDED_VOCAB = 320  # GPT-NeoX style: 20 logits without a token
 BOS, EOS = "<s>", "</s>"
@@ -25,8 +28,12 @@ def tokenizer(bos_first: bool = False):
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
-    core.train_from_iterator([STORY], trainers.BpeTrainer(vocab_size=TOKENIZER_VOCAB, special_tokens=[BOS, EOS],
-                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    core.train_from_iterator(
+        [STORY],
+        trainers.BpeTrainer(
+            vocab_size=TOKENIZER_VOCAB, special_tokens=[BOS, EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     if bos_first:
         core.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", special_tokens=[(BOS, 0)])
     return PreTrainedTokenizerFast(tokenizer_object=core, bos_token=BOS, eos_token=EOS)
@@ -44,16 +51,32 @@ def config(family: str, **overrides):
     if family == "gpt2":
         return tf.GPT2Config(vocab_size=TOKENIZER_VOCAB, n_positions=64, n_embd=16, n_layer=2, n_head=2, **common)
     if family == "gpt_neox":
-        return tf.GPTNeoXConfig(vocab_size=PADDED_VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                                intermediate_size=32, max_position_embeddings=64, **common)
+        return tf.GPTNeoXConfig(
+            vocab_size=PADDED_VOCAB,
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=64,
+            **common,
+        )
     if family == "llama":
-        return tf.LlamaConfig(vocab_size=TOKENIZER_VOCAB, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                              num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, **common)
+        return tf.LlamaConfig(
+            vocab_size=TOKENIZER_VOCAB,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+            **common,
+        )
     if family == "bloom":
         return tf.BloomConfig(vocab_size=TOKENIZER_VOCAB, hidden_size=16, n_layer=2, n_head=2, **common)
     if family == "mamba":
-        return tf.MambaConfig(vocab_size=TOKENIZER_VOCAB, hidden_size=16, state_size=4, num_hidden_layers=2,
-                              conv_kernel=3, **common)
+        return tf.MambaConfig(
+            vocab_size=TOKENIZER_VOCAB, hidden_size=16, state_size=4, num_hidden_layers=2, conv_kernel=3, **common
+        )
     raise ValueError(f"family={family!r}")
 
 
@@ -85,8 +108,17 @@ def hub_snapshot(hub_cache: Path, repo_id: str, revision: str = "0" * 40) -> Pat
 def write_remote_code_folder(folder: Path) -> Path:
     """A folder whose config.json points at custom Python code for a model_type transformers does not know."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps({"model_type": "my-custom-lm", "auto_map": {
-        "AutoConfig": "modeling_custom.CustomConfig", "AutoModelForCausalLM": "modeling_custom.CustomLM"}}))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "my-custom-lm",
+                "auto_map": {
+                    "AutoConfig": "modeling_custom.CustomConfig",
+                    "AutoModelForCausalLM": "modeling_custom.CustomLM",
+                },
+            }
+        )
+    )
     (folder / "model.safetensors").write_bytes(b"")
     (folder / "modeling_custom.py").write_text("raise SystemExit('remote code ran')\n")
     return folder

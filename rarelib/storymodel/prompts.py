@@ -6,10 +6,11 @@ nearest-rank rule on the stable ascending order of its score, and its prompt is 
 its first ``n_tokens`` tokens — cut wherever the token boundary falls, mid-word included, as
 the paper's own prompt ("… there lived a rhinoc") is.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -56,12 +57,18 @@ def prompt_from_text(lm: CausalLM, text: str, n_tokens: int) -> str:
     return lm.decode(ids[:n_tokens])
 
 
-def prompts_at_percentiles(lm: CausalLM, stories: Sequence[str], percentiles, n_tokens: int,
-                           score: Callable[[str], float] = observables.automated_readability_index,
-                           ) -> list[CorpusPrompt]:
+def prompts_at_percentiles(
+    lm: CausalLM,
+    stories: Sequence[str],
+    percentiles,
+    n_tokens: int,
+    score: Callable[[str], float] = observables.automated_readability_index,
+) -> list[CorpusPrompt]:
     """One :class:`CorpusPrompt` per percentile: the story at that percentile of ``score`` (default: ARI
     of the whole story), cut to its first ``n_tokens`` tokens."""
     scores = np.array([score(story) for story in stories], dtype=np.float64)
     indices = percentile_indices(scores, percentiles)
-    return [CorpusPrompt(float(q), int(i), float(scores[i]), prompt_from_text(lm, stories[i], n_tokens))
-            for q, i in zip(np.atleast_1d(percentiles), indices)]
+    return [
+        CorpusPrompt(float(q), int(i), float(scores[i]), prompt_from_text(lm, stories[i], n_tokens))
+        for q, i in zip(np.atleast_1d(percentiles), indices)
+    ]

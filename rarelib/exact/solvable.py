@@ -18,15 +18,18 @@ refuses a first call with fewer and returns NaN logits at the positions that hav
 k tokens up to and including them; the exact calculators need a prompt of at least
 max(k, 1) tokens (Repeats needs c_0).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from scipy.special import logsumexp
 
+from rarelib import logspace
 from rarelib.generation import check_temperature
 from rarelib.models import UNLIMITED_CONTEXT, resolve_device
 
@@ -44,6 +47,7 @@ MAX_WORK_ELEMENTS = 3 * 10**7
 
 
 # --------------------------------------------------------------------------- alphabets
+
 
 def map_to_alphabet(text: str, groups: Mapping[str, str] = COARSE_GROUPS, other: str | None = None) -> str:
     """Rewrite ``text`` in a small alphabet: each character becomes the symbol of its group.
@@ -100,12 +104,14 @@ def _check_token_ids(ids, vocab_size: int, what: str) -> np.ndarray:
     array = array.astype(np.int64)
     outside = array[(array < 0) | (array >= vocab_size)]
     if outside.size:
-        raise ValueError(f"{what} has token ids {sorted(set(outside.tolist()))[:10]} "
-                         f"outside the vocabulary 0..{vocab_size - 1}")
+        raise ValueError(
+            f"{what} has token ids {sorted(set(outside.tolist()))[:10]} outside the vocabulary 0..{vocab_size - 1}"
+        )
     return array
 
 
 # --------------------------------------------------------------------------- the model
+
 
 class MarkovLM:
     """An order-k Markov (n-gram) language model behind the :class:`~rarelib.models.CausalLM` interface.
@@ -163,7 +169,7 @@ class MarkovLM:
             context += history[:, (positions - lag).clamp(min=0)] * self.vocab_size**lag
         logits = self._logit_rows[context]
         logits[:, positions < self.order - 1] = float("nan")
-        return logits, history[:, history.shape[1] - self.order:]
+        return logits, history[:, history.shape[1] - self.order :]
 
     def encode(self, text: str) -> list[int]:
         return encode_symbols(text, self.symbols)
@@ -175,16 +181,19 @@ class MarkovLM:
     def _checked_input(self, input_ids) -> torch.Tensor:
         ids = torch.as_tensor(input_ids)
         if ids.ndim != 2 or ids.shape[1] == 0 or ids.is_floating_point() or ids.is_complex():
-            raise ValueError(f"input_ids must be a (batch, tokens) integer tensor with tokens ≥ 1; "
-                             f"got {tuple(ids.shape)} {ids.dtype}")
+            raise ValueError(
+                f"input_ids must be a (batch, tokens) integer tensor with tokens ≥ 1; "
+                f"got {tuple(ids.shape)} {ids.dtype}"
+            )
         _check_token_ids(ids, self.vocab_size, "input_ids")
         return ids.to(device=self.device, dtype=torch.int64)
 
     def _checked_cache(self, cache, batch: int) -> torch.Tensor:
         cache = torch.as_tensor(cache)
         if tuple(cache.shape) != (batch, self.order):
-            raise ValueError(f"cache must be the (batch, k) = ({batch}, {self.order}) last tokens; "
-                             f"got shape {tuple(cache.shape)}")
+            raise ValueError(
+                f"cache must be the (batch, k) = ({batch}, {self.order}) last tokens; got shape {tuple(cache.shape)}"
+            )
         return cache.to(device=self.device, dtype=torch.int64)
 
 
@@ -254,6 +263,7 @@ def fit_markov_lm(
 
 # --------------------------------------------------------------------------- observables
 
+
 @dataclass(frozen=True)
 class AdditiveObservable:
     """An additive observable φ = Σ_{t=1..L} g(context_t, x_t) of a completion c_1..c_L.
@@ -305,19 +315,22 @@ def _check_length(length) -> int:
 
 def _check_work(elements: int, what: str, remedy: str) -> None:
     if elements > MAX_WORK_ELEMENTS:
-        raise ValueError(f"{what} needs arrays of {elements:.3g} elements, above MAX_WORK_ELEMENTS = "
-                         f"{MAX_WORK_ELEMENTS:.3g}; {remedy}")
+        raise ValueError(
+            f"{what} needs arrays of {elements:.3g} elements, above MAX_WORK_ELEMENTS = "
+            f"{MAX_WORK_ELEMENTS:.3g}; {remedy}"
+        )
 
 
 # --------------------------------------------------------------------------- transfer matrices
 
+
 class _Transfer(NamedTuple):
     """One completion step over the S = T^m context states (m = max(k, 1)), as (S, T) tables."""
 
-    log_p: np.ndarray       # log p(x | state s)
+    log_p: np.ndarray  # log p(x | state s)
     increments: np.ndarray  # g(s, x); 0 where p(x | s) = 0
     next_state: np.ndarray  # state after emitting x from s: (s·T + x) mod S
-    start: int              # state of the prompt's last m tokens
+    start: int  # state of the prompt's last m tokens
 
 
 def _transfer(model: MarkovLM, observable: AdditiveObservable | str, prompt) -> _Transfer:
@@ -334,16 +347,8 @@ def _transfer(model: MarkovLM, observable: AdditiveObservable | str, prompt) -> 
         if max(observable.tokens) >= T:
             raise ValueError(f"token_count tokens {sorted(observable.tokens)} lie outside the vocabulary 0..{T - 1}")
         increments = np.broadcast_to(np.isin(tokens, sorted(observable.tokens)), log_p.shape).astype(np.float64)
-    start = int(ids[ids.size - m:] @ T ** np.arange(m - 1, -1, -1))
+    start = int(ids[ids.size - m :] @ T ** np.arange(m - 1, -1, -1))
     return _Transfer(log_p, increments, (states * T + tokens) % T**m, start)
-
-
-def _logsumexp(values: np.ndarray, axis: int) -> np.ndarray:
-    """log Σ exp(values) along ``axis``; −inf where every term is −inf. (scipy's is ~4× slower in these loops.)"""
-    peak = np.max(values, axis=axis, keepdims=True)
-    peak = np.where(np.isfinite(peak), peak, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.log(np.sum(np.exp(values - peak), axis=axis)) + np.squeeze(peak, axis=axis)
 
 
 def _tilted_backward(model, observable, prompt, length, lambdas, with_mean: bool):
@@ -356,15 +361,16 @@ def _tilted_backward(model, observable, prompt, length, lambdas, with_mean: bool
     length = _check_length(length)
     lambdas = np.asarray(lambdas, dtype=np.float64)
     lam = lambdas.reshape(-1, 1, 1)
-    _check_work(lam.size * problem.log_p.size, f"the transfer matrices for {lam.size} lambdas",
-                "pass fewer lambdas per call")
+    _check_work(
+        lam.size * problem.log_p.size, f"the transfer matrices for {lam.size} lambdas", "pass fewer lambdas per call"
+    )
     allowed = np.isfinite(problem.log_p)
     log_weights = np.where(allowed, problem.log_p - lam * problem.increments, -np.inf)  # (Λ, S, T)
     log_v = np.zeros((lam.size, problem.log_p.shape[0]))
     mean = np.zeros_like(log_v)
     for _ in range(length):
         log_terms = log_weights + log_v[:, problem.next_state]
-        log_v = _logsumexp(log_terms, axis=-1)
+        log_v = logspace.logsumexp(log_terms, axis=-1)
         if with_mean:
             tilted = np.exp(log_terms - log_v[..., None])
             mean = np.sum(tilted * (problem.increments + mean[:, problem.next_state]), axis=-1)
@@ -383,6 +389,7 @@ def tilted_mean(model: MarkovLM, observable: AdditiveObservable | str, prompt, l
 
 # --------------------------------------------------------------------------- exact distributions
 
+
 @dataclass(frozen=True)
 class ExactDistribution:
     """The law of an observable: atoms ``values`` (N,) ascending, ``log_pmf`` (N,) their log-probabilities."""
@@ -392,13 +399,11 @@ class ExactDistribution:
 
     def log_prob_at_least(self, threshold):
         """log P(φ ≥ a) for each a in ``threshold`` (any shape)."""
-        log_upper = np.append(np.logaddexp.accumulate(self.log_pmf[::-1])[::-1], -np.inf)
-        return log_upper[np.searchsorted(self.values, threshold, side="left")]
+        return logspace.cumulative_log_tail(self.values, self.log_pmf, threshold, "upper")
 
     def log_prob_at_most(self, threshold):
         """log P(φ ≤ a) for each a in ``threshold`` (any shape)."""
-        log_lower = np.append(-np.inf, np.logaddexp.accumulate(self.log_pmf))
-        return log_lower[np.searchsorted(self.values, threshold, side="right")]
+        return logspace.cumulative_log_tail(self.values, self.log_pmf, threshold, "lower")
 
     def log_partition(self, lambdas):
         """log Σ_φ P(φ) e^{−λφ}, shaped like ``lambdas``."""
@@ -412,8 +417,7 @@ class ExactDistribution:
         return np.sum(np.exp(log_tilted - logsumexp(log_tilted, axis=-1, keepdims=True)) * self.values, axis=-1)
 
 
-def mean_under(sampling: MarkovLM, model: MarkovLM, observable: AdditiveObservable | str, prompt,
-               length: int) -> float:
+def mean_under(sampling: MarkovLM, model: MarkovLM, observable: AdditiveObservable | str, prompt, length: int) -> float:
     """Exact E_q[φ] of ``model``'s additive observable over completions drawn from another Markov LM q = ``sampling``.
 
     E.g. q = the model at temperature T (:func:`at_temperature`) and φ = Log-Prob of the model: the mean
@@ -421,8 +425,10 @@ def mean_under(sampling: MarkovLM, model: MarkovLM, observable: AdditiveObservab
     """
     scored, drawn = _transfer(model, observable, prompt), _transfer(sampling, "logprob", prompt)
     if scored.log_p.shape != drawn.log_p.shape:
-        raise ValueError(f"sampling and model must share vocabulary and order; got tables {drawn.log_p.shape} "
-                         f"and {scored.log_p.shape}")
+        raise ValueError(
+            f"sampling and model must share vocabulary and order; got tables {drawn.log_p.shape} "
+            f"and {scored.log_p.shape}"
+        )
     step = np.exp(drawn.log_p)  # (S, T) q(x | s)
     state = np.zeros(step.shape[0])
     state[drawn.start] = 1.0
@@ -437,8 +443,13 @@ def mean_under(sampling: MarkovLM, model: MarkovLM, observable: AdditiveObservab
 def at_temperature(model: MarkovLM, temperature: float) -> MarkovLM:
     """The Markov LM whose next-token law is ``model``'s at ``temperature``: p(x | c)^{1/T} renormalised per context."""
     scaled = model.log_probs / check_temperature(temperature)
-    return MarkovLM(scaled - _logsumexp(scaled, axis=-1)[..., None], symbols=model.symbols,
-                    name=f"{model.name}@T{temperature:g}", context_length=model.context_length, device=model.device)
+    return MarkovLM(
+        scaled - logspace.logsumexp(scaled, axis=-1)[..., None],
+        symbols=model.symbols,
+        name=f"{model.name}@T{temperature:g}",
+        context_length=model.context_length,
+        device=model.device,
+    )
 
 
 def _lattice_distribution(problem: _Transfer, steps: np.ndarray, length: int) -> ExactDistribution:
@@ -450,8 +461,11 @@ def _lattice_distribution(problem: _Transfer, steps: np.ndarray, length: int) ->
     n_states, vocab_size = problem.log_p.shape
     lowest, highest = length * min(steps.min(), 0), length * max(steps.max(), 0)
     n_values = int(highest - lowest) + 1
-    _check_work(n_states * vocab_size * n_values, f"the exact distribution over {n_values} values",
-                "shorten the completion (or, for Log-Prob bounds, widen bin_width)")
+    _check_work(
+        n_states * vocab_size * n_values,
+        f"the exact distribution over {n_values} values",
+        "shorten the completion (or, for Log-Prob bounds, widen bin_width)",
+    )
     source = np.arange(n_values) - steps[:, :, None]  # (S, T, N): value index before the step
     inside = (source >= 0) & (source < n_values)
     source = source.clip(0, n_values - 1)
@@ -459,7 +473,7 @@ def _lattice_distribution(problem: _Transfer, steps: np.ndarray, length: int) ->
     log_b[:, -lowest] = 0.0
     for _ in range(length):
         gathered = np.where(inside, log_b[problem.next_state[:, :, None], source], -np.inf)
-        log_b = _logsumexp(problem.log_p[:, :, None] + gathered, axis=1)
+        log_b = logspace.logsumexp(problem.log_p[:, :, None] + gathered, axis=1)
     return ExactDistribution(np.arange(lowest, highest + 1, dtype=np.float64), log_b[problem.start])
 
 
@@ -500,6 +514,7 @@ def logprob_distribution_bounds(
 
 # --------------------------------------------------------------------------- brute force
 
+
 def enumerate_sequences(vocab_size: int, length: int, max_sequences: int = 10**6) -> np.ndarray:
     """Every token sequence of ``length`` over ``vocab_size`` tokens, (T^L, L) int64, in base-T order."""
     length = _check_length(length)
@@ -524,10 +539,10 @@ def completion_log_probs(model: MarkovLM, prompt, completions) -> np.ndarray:
     ids = _prompt_ids(model, prompt)
     completions = _checked_completions(model, completions)
     k, (n, length) = model.order, completions.shape
-    history = np.concatenate([np.broadcast_to(ids[ids.size - k:], (n, k)), completions], axis=1)
+    history = np.concatenate([np.broadcast_to(ids[ids.size - k :], (n, k)), completions], axis=1)
     step_log_probs = np.empty((n, length))
     for t in range(length):
-        step_log_probs[:, t] = model.log_probs[tuple(history[:, t:t + k + 1].T)]
+        step_log_probs[:, t] = model.log_probs[tuple(history[:, t : t + k + 1].T)]
     return step_log_probs
 
 
@@ -554,13 +569,4 @@ def brute_force_distribution(
     phi = log_p if observable.kind == "logprob" else observable_values(model, observable, prompt, completions)
     support = np.isfinite(log_p)
     values, group = np.unique(phi[support], return_inverse=True)
-    return ExactDistribution(values, _group_logsumexp(log_p[support], group, values.size))
-
-
-def _group_logsumexp(log_weights: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-    """log Σ_{i in group g} e^{log_weights[i]} for g = 0..n_groups−1; finite inputs."""
-    peak = np.full(n_groups, -np.inf)
-    np.maximum.at(peak, group, log_weights)
-    total = np.zeros(n_groups)
-    np.add.at(total, group, np.exp(log_weights - peak[group]))
-    return np.log(total) + peak
+    return ExactDistribution(values, logspace.groupedlogspace.logsumexp(log_p[support], group, values.size))

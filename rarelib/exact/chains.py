@@ -10,8 +10,9 @@ longer, this is the model with its context truncated to the last K tokens.
 Contexts shorter than K are transient (their block is nilpotent); the T^K full-length
 contexts form one recurrent, aperiodic class when every next-token probability is positive,
 so π is unique and zero on transient states. Its recurrent block is an order-K Markov LM
-(:func:`chain_to_markov_lm`), on which the exact calculators of :mod:`rarelib.exact` run.
+(:func:`chain_to_markov_lm`), on which the exact calculators of :mod:`rarelib.exact.solvable` run.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from scipy.sparse.csgraph import connected_components, shortest_path
 from scipy.sparse.linalg import eigs
 from scipy.special import xlog1py
 
-from rarelib.exact import MarkovLM, enumerate_sequences
+from rarelib.exact.solvable import MarkovLM, enumerate_sequences
 from rarelib.models import CausalLM
 
 
@@ -105,8 +106,9 @@ def model_as_chain(
     """
     vocab_size = int(lm.vocab_size)
     if not isinstance(window, (int, np.integer)) or not 1 <= window <= lm.context_length:
-        raise ValueError(f"window must be an integer K in 1..{lm.context_length} (the model's context length); "
-                         f"got {window!r}")
+        raise ValueError(
+            f"window must be an integer K in 1..{lm.context_length} (the model's context length); got {window!r}"
+        )
     if not np.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be a positive number; got {temperature!r}")
     n_states = n_context_states(vocab_size, window)
@@ -115,49 +117,58 @@ def model_as_chain(
             f"the chain of T={vocab_size} tokens and window K={window} has T(T^K − 1)/(T − 1) = {n_states:,} "
             f"states, more than max_states={max_states:,}; use a smaller vocabulary or window"
         )
-    log_next_token = np.concatenate([
-        _next_token_log_probs(lm, enumerate_sequences(vocab_size, length, max_states), temperature, batch_size)
-        for length in range(1, window + 1)
-    ])
+    log_next_token = np.concatenate(
+        [
+            _next_token_log_probs(lm, enumerate_sequences(vocab_size, length, max_states), temperature, batch_size)
+            for length in range(1, window + 1)
+        ]
+    )
     symbols = tuple(lm.decode([token]) for token in range(vocab_size))
-    return ContextChain(vocab_size, int(window), float(temperature), log_next_token, symbols,
-                        name=f"{lm.name}-chain-K{window}-temp{temperature:g}")
+    return ContextChain(
+        vocab_size,
+        int(window),
+        float(temperature),
+        log_next_token,
+        symbols,
+        name=f"{lm.name}-chain-K{window}-temp{temperature:g}",
+    )
 
 
 def _next_token_log_probs(lm: CausalLM, contexts: np.ndarray, temperature: float, batch_size: int) -> np.ndarray:
     """log softmax(logits / temperature) after each context (N, ℓ) → (N, T) float64."""
     rows = []
     for start in range(0, contexts.shape[0], batch_size):
-        batch = torch.as_tensor(contexts[start:start + batch_size], device=lm.device)
+        batch = torch.as_tensor(contexts[start : start + batch_size], device=lm.device)
         logits, _ = lm.logits(batch)
         rows.append(torch.log_softmax(logits[:, -1].double() / temperature, dim=-1).cpu().numpy())
     return np.concatenate(rows)
 
 
 def chain_to_markov_lm(chain: ContextChain, **model_options) -> MarkovLM:
-    """The recurrent block as an order-K :class:`~rarelib.exact.MarkovLM` (prompts need ≥ K tokens)."""
-    table = chain.log_next_token[chain.first_recurrent:].reshape((chain.vocab_size,) * (chain.window + 1))
+    """The recurrent block as an order-K :class:`~rarelib.exact.solvable.MarkovLM` (prompts need ≥ K tokens)."""
+    table = chain.log_next_token[chain.first_recurrent :].reshape((chain.vocab_size,) * (chain.window + 1))
     model_options.setdefault("name", chain.name)
     return MarkovLM(table, chain.symbols, **model_options)
 
 
 # --------------------------------------------------------------------------- structure
 
+
 @dataclass(frozen=True)
 class ChainStructure:
     """What :func:`chain_structure` measured; the comment gives the value a healthy chain has."""
 
-    n_states: int                      # T(T^K − 1)/(T − 1)
-    n_recurrent: int                   # T^K
-    max_row_sum_error: float           # ≈ 1e-16
-    stored_per_row: tuple[int, int]    # (min, max) = (T, T)
+    n_states: int  # T(T^K − 1)/(T − 1)
+    n_recurrent: int  # T^K
+    max_row_sum_error: float  # ≈ 1e-16
+    stored_per_row: tuple[int, int]  # (min, max) = (T, T)
     positive_per_row: tuple[int, int]  # (T, T) at temperature > 0 unless a probability underflows
-    nonzero_fraction: float            # = expected_nonzero_fraction
-    expected_nonzero_fraction: float   # (T − 1)/(T^K − 1)
-    transient_nilpotency: int | None   # smallest n with P_T^n = 0: K − 1 (None: not within K steps)
-    recurrent_closed: bool             # no transition leaves the full-length contexts
-    recurrent_components: int          # strongly connected components of the recurrent block: 1
-    recurrent_period: int              # 1 (aperiodic)
+    nonzero_fraction: float  # = expected_nonzero_fraction
+    expected_nonzero_fraction: float  # (T − 1)/(T^K − 1)
+    transient_nilpotency: int | None  # smallest n with P_T^n = 0: K − 1 (None: not within K steps)
+    recurrent_closed: bool  # no transition leaves the full-length contexts
+    recurrent_components: int  # strongly connected components of the recurrent block: 1
+    recurrent_period: int  # 1 (aperiodic)
 
 
 def chain_structure(chain: ContextChain) -> ChainStructure:
@@ -177,7 +188,7 @@ def chain_structure(chain: ContextChain) -> ChainStructure:
         nonzero_fraction=Q.nnz / S**2,
         expected_nonzero_fraction=(T - 1) / (T**K - 1),
         transient_nilpotency=_nilpotency_index(_positive_part(chain.transient_block), K),
-        recurrent_closed=bool(Q[chain.first_recurrent:, :chain.first_recurrent].count_nonzero() == 0),
+        recurrent_closed=bool(Q[chain.first_recurrent :, : chain.first_recurrent].count_nonzero() == 0),
         recurrent_components=int(n_components),
         recurrent_period=_period(recurrent),
     )
@@ -210,6 +221,7 @@ def _period(graph: sp.csr_matrix) -> int:
 
 # --------------------------------------------------------------------------- convergence to π
 
+
 def stationary_distribution(
     chain: ContextChain, method: str = "eigs", tol: float = 1e-14, max_iter: int = 100_000
 ) -> np.ndarray:
@@ -224,8 +236,9 @@ def stationary_distribution(
         return np.real(vector / vector.sum())
     if method == "power":
         if not (tol > 0 and isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
-            raise ValueError(f"power iteration needs tol > 0 and an integer max_iter ≥ 1; "
-                             f"got tol={tol!r}, max_iter={max_iter!r}")
+            raise ValueError(
+                f"power iteration needs tol > 0 and an integer max_iter ≥ 1; got tol={tol!r}, max_iter={max_iter!r}"
+            )
         return _power_iteration(chain.recurrent_block.T.tocsr(), tol, max_iter)
     raise ValueError(f"method={method!r}; use 'eigs' or 'power'")
 
@@ -265,15 +278,18 @@ def _leading_eigenpairs(matrix: sp.spmatrix, count: int) -> tuple[np.ndarray, np
 def _dense_stationary_target(chain: ContextChain, stationary: np.ndarray | None, max_states: int) -> np.ndarray:
     """π over all S states (zero on transient ones), (S,); refuses chains too large for S² dense work."""
     if chain.n_states > max_states:
-        raise ValueError(f"the chain has {chain.n_states:,} states, more than max_states={max_states:,} for "
-                         "worst-start distances (S² memory); use spectral_gap for large chains")
+        raise ValueError(
+            f"the chain has {chain.n_states:,} states, more than max_states={max_states:,} for "
+            "worst-start distances (S² memory); use spectral_gap for large chains"
+        )
     target = np.zeros(chain.n_states)
-    target[chain.first_recurrent:] = stationary_distribution(chain) if stationary is None else stationary
+    target[chain.first_recurrent :] = stationary_distribution(chain) if stationary is None else stationary
     return target
 
 
-def tv_distance_to_stationary(chain: ContextChain, n_steps, stationary: np.ndarray | None = None,
-                              max_states: int = 4096) -> np.ndarray:
+def tv_distance_to_stationary(
+    chain: ContextChain, n_steps, stationary: np.ndarray | None = None, max_states: int = 4096
+) -> np.ndarray:
     """max over every start state i of TV(δ_i Qⁿ, π) for each n in ``n_steps`` → (len(n_steps),).
 
     Propagates all S start distributions at once (S² memory, S²·T work per step).
@@ -319,8 +335,13 @@ def zekri_bound(log_eps: float, window: int, n_steps) -> np.ndarray:
     return np.exp(xlog1py(steps // window - 1, -2 * np.exp(log_eps)))
 
 
-def mixing_time(chain: ContextChain, threshold: float = 1e-3, max_steps: int = 10**12,
-                stationary: np.ndarray | None = None, max_states: int = 4096) -> int | None:
+def mixing_time(
+    chain: ContextChain,
+    threshold: float = 1e-3,
+    max_steps: int = 10**12,
+    stationary: np.ndarray | None = None,
+    max_states: int = 4096,
+) -> int | None:
     """The first n with max_i TV(δ_i Qⁿ, π) ≤ ``threshold``; None if it exceeds ``max_steps``.
 
     The worst-start distance never increases with n, so doubling then bisection over dense

@@ -21,6 +21,7 @@ Three stages, one section each:
   when the completion leaves the path), a wrapper that samples the model at a temperature, and the
   importance-sampling mean with its bootstrap interval.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,11 +33,11 @@ from scipy.special import lambertw, logsumexp
 
 from rarelib import diagnostics
 from rarelib.generation import check_positive_int, check_temperature
+from rarelib.logspace import LogEstimate
 from rarelib.models import CausalLM
-from rarelib.reweighting import LogEstimate
-
 
 # --------------------------------------------------------------------------- the branching process
+
 
 def _non_negative(name: str, value) -> np.ndarray:
     values = np.asarray(value, dtype=np.float64)
@@ -83,8 +84,9 @@ def expected_errors(immigration, reproduction, steps) -> np.ndarray:
     return _non_negative("immigration", immigration) * geometric_sum(reproduction, steps)
 
 
-def simulate_errors(immigration: float, reproduction: float, n_steps: int, n_runs: int, rng: np.random.Generator,
-                    initial: int = 0) -> np.ndarray:
+def simulate_errors(
+    immigration: float, reproduction: float, n_steps: int, n_runs: int, rng: np.random.Generator, initial: int = 0
+) -> np.ndarray:
     """Galton–Watson process with immigration and Poisson offspring: counts (n_runs, n_steps + 1) int64.
 
     Z₀ = ``initial``; Zₜ = Poisson(R₀ Zₜ₋₁) + Poisson(m_c) (the sum of Zₜ₋₁ Poisson(R₀) litters).
@@ -137,6 +139,7 @@ def log_prob_error_free(immigration: float, reproduction: float, n_steps: int) -
 
 # --------------------------------------------------------------------------- the synthetic language
 
+
 def additive_rule_sequences(vocab_size: int, length: int) -> np.ndarray:
     """Every sequence of the rule xₜ₊₁ = (xₜ + xₜ₋₁) mod V: (V², length) int64, row a·V + b starts (a, b)."""
     vocab_size = check_positive_int("vocab_size", vocab_size)
@@ -172,8 +175,10 @@ def make_rule_violations(vocab_size: int):
 
 # --------------------------------------------------------------------------- the model's next-token law
 
-def next_token_log_probs(lm: CausalLM, prefixes: torch.Tensor, temperature: float = 1.0,
-                         batch_size: int = 4096) -> torch.Tensor:
+
+def next_token_log_probs(
+    lm: CausalLM, prefixes: torch.Tensor, temperature: float = 1.0, batch_size: int = 4096
+) -> torch.Tensor:
     """log p(x | prefix) at ``temperature`` for every token x: prefixes (B, T) int64 → (B, V) float64.
 
     Batched ``lm.logits`` calls; the whole vocabulary is enumerated, nothing is sampled.
@@ -181,17 +186,17 @@ def next_token_log_probs(lm: CausalLM, prefixes: torch.Tensor, temperature: floa
     temperature = check_temperature(temperature)
     batch_size = check_positive_int("batch_size", batch_size)
     if prefixes.ndim != 2 or prefixes.shape[1] > lm.context_length:
-        raise ValueError(f"prefixes must be (B, T) with T ≤ context_length {lm.context_length}; "
-                         f"got {tuple(prefixes.shape)}")
+        raise ValueError(
+            f"prefixes must be (B, T) with T ≤ context_length {lm.context_length}; got {tuple(prefixes.shape)}"
+        )
     parts = []
     for start in range(0, len(prefixes), batch_size):
-        logits, _ = lm.logits(prefixes[start:start + batch_size])
+        logits, _ = lm.logits(prefixes[start : start + batch_size])
         parts.append(torch.log_softmax(logits[:, -1].double().cpu() / temperature, dim=-1))
     return torch.cat(parts) if parts else torch.zeros((0, lm.vocab_size), dtype=torch.float64)
 
 
-def log_prob_leaving_path(lm: CausalLM, prompt: torch.Tensor, correct: torch.Tensor,
-                          temperature: float = 1.0) -> float:
+def log_prob_leaving_path(lm: CausalLM, prompt: torch.Tensor, correct: torch.Tensor, temperature: float = 1.0) -> float:
     """log P(a sampled completion ever leaves ``correct`` (n,) after ``prompt`` (P,)) = log(1 − Π p(correct)).
 
     One forward pass; the product is taken in log space and 1 − e^s as −expm1(s).
@@ -199,13 +204,14 @@ def log_prob_leaving_path(lm: CausalLM, prompt: torch.Tensor, correct: torch.Ten
     sequence = torch.cat([prompt, correct]).to(torch.int64)
     logits, _ = lm.logits(sequence[None, :-1])
     log_probs = torch.log_softmax(logits[0].double().cpu() / check_temperature(temperature), dim=-1)
-    on_path = log_probs[len(prompt) - 1:].gather(1, correct[:, None].cpu()).sum().item()
+    on_path = log_probs[len(prompt) - 1 :].gather(1, correct[:, None].cpu()).sum().item()
     with np.errstate(divide="ignore"):  # a path of probability 1 is left with probability 0: log 0 = −inf
         return float(np.log(-np.expm1(on_path)))
 
 
-def log_mean_estimate(log_values, rng: np.random.Generator, n_bootstrap: int = 1000,
-                      level: float = diagnostics.DEFAULT_LEVEL) -> LogEstimate:
+def log_mean_estimate(
+    log_values, rng: np.random.Generator, n_bootstrap: int = 1000, level: float = diagnostics.DEFAULT_LEVEL
+) -> LogEstimate:
     """log((1/n) Σ e^{vₙ}) of log_values v (n,) (−inf for a zero), with a percentile-bootstrap interval.
 
     With vₙ = log 1[eventₙ] + log wₙ (importance weights w = p/q of draws from q) this is the
@@ -219,8 +225,9 @@ def log_mean_estimate(log_values, rng: np.random.Generator, n_bootstrap: int = 1
     n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
     replicas = np.array([logsumexp(values[rng.integers(0, values.size, values.size)]) for _ in range(n_bootstrap)])
     log_n = np.log(values.size)
-    return LogEstimate(np.array(logsumexp(values) - log_n),
-                       diagnostics.log_percentile_interval(replicas - log_n, level))
+    return LogEstimate(
+        np.array(logsumexp(values) - log_n), diagnostics.log_percentile_interval(replicas - log_n, level)
+    )
 
 
 @dataclass(frozen=True)
@@ -264,6 +271,7 @@ class TemperedLM:
 
 
 # --------------------------------------------------------------------------- the list decoder
+
 
 class ListDecoding(NamedTuple):
     """What a list decoder did on N prompts over n steps.
@@ -321,8 +329,15 @@ class ListDecoding(NamedTuple):
         return expected_errors(self.immigration, self.reproduction_number, steps)
 
 
-def list_decode(lm: CausalLM, prompts, correct, threshold: float, temperature: float = 1.0,
-                max_candidates: int = 256, batch_size: int = 4096) -> ListDecoding:
+def list_decode(
+    lm: CausalLM,
+    prompts,
+    correct,
+    threshold: float,
+    temperature: float = 1.0,
+    max_candidates: int = 256,
+    batch_size: int = 4096,
+) -> ListDecoding:
     """Run the list decoder that keeps every continuation with p ≥ ``threshold`` on N prompts at once.
 
     prompts: (N, P) token ids; correct: (N, n) the correct continuation of each. Each step
@@ -332,8 +347,10 @@ def list_decode(lm: CausalLM, prompts, correct, threshold: float, temperature: f
     prompts = torch.as_tensor(np.asarray(prompts), dtype=torch.int64)
     correct = torch.as_tensor(np.asarray(correct), dtype=torch.int64)
     if prompts.ndim != 2 or correct.ndim != 2 or len(prompts) != len(correct) or correct.shape[1] < 1:
-        raise ValueError(f"prompts (N, P) and correct (N, n) must have the same N and n ≥ 1; "
-                         f"got {tuple(prompts.shape)} and {tuple(correct.shape)}")
+        raise ValueError(
+            f"prompts (N, P) and correct (N, n) must have the same N and n ≥ 1; "
+            f"got {tuple(prompts.shape)} and {tuple(correct.shape)}"
+        )
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must lie in (0, 1]; got {threshold!r}")
     max_candidates = check_positive_int("max_candidates", max_candidates)
@@ -344,8 +361,9 @@ def list_decode(lm: CausalLM, prompts, correct, threshold: float, temperature: f
     sizes = np.full((n_prompts, n_steps + 1), np.nan)
     errors[:, 0], sizes[:, 0] = 0.0, 1.0
     overflow_step = np.full(n_prompts, n_steps + 1)
-    tallies = {name: np.zeros(n_steps) for name in ("error_parents", "error_children", "path_parents",
-                                                    "path_error_children")}
+    tallies = {
+        name: np.zeros(n_steps) for name in ("error_parents", "error_children", "path_parents", "path_error_children")
+    }
     log_threshold = np.log(threshold)
     for step in range(n_steps):
         log_probs = next_token_log_probs(lm, tokens, temperature, batch_size)

@@ -11,11 +11,12 @@
 * :func:`estimate_filter` does so under the unbiased model from biased runs, with the
   percentile bootstrap over chains of :func:`rarelib.reweighting.bootstrap`.
 """
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 from scipy.special import logsumexp
@@ -58,7 +59,9 @@ def repeat_filter(longest_repeat_run: np.ndarray, caps) -> np.ndarray:
         raise ValueError(f"caps must be a non-negative number or 1-D array of them; got {caps!r}")
     longest_repeat_run = np.asarray(longest_repeat_run, dtype=np.float64)
     if longest_repeat_run.ndim != 1:
-        raise ValueError(f"longest_repeat_run must be 1-D (one value per completion); got shape {longest_repeat_run.shape}")
+        raise ValueError(
+            f"longest_repeat_run must be 1-D (one value per completion); got shape {longest_repeat_run.shape}"
+        )
     return longest_repeat_run[None, :] > caps[:, None]
 
 
@@ -96,15 +99,20 @@ def score_filter(log_weights: np.ndarray, flagged: np.ndarray, target: np.ndarra
     log_weights = np.asarray(log_weights, dtype=np.float64)
     flagged, target = np.atleast_2d(np.asarray(flagged, dtype=bool)), np.asarray(target, dtype=bool)
     if log_weights.ndim != 1 or target.shape != log_weights.shape or flagged.shape[1:] != log_weights.shape:
-        raise ValueError(f"need log_weights (N,), flagged (R, N) and target (N,); got {log_weights.shape}, "
-                         f"{flagged.shape} and {target.shape}")
-    return FilterScore(log_flagged=_weighted_log_mass(log_weights, flagged),
-                       log_caught=_weighted_log_mass(log_weights, flagged & target[None, :]),
-                       log_target=float(_weighted_log_mass(log_weights, target[None, :])[0]))
+        raise ValueError(
+            f"need log_weights (N,), flagged (R, N) and target (N,); got {log_weights.shape}, "
+            f"{flagged.shape} and {target.shape}"
+        )
+    return FilterScore(
+        log_flagged=_weighted_log_mass(log_weights, flagged),
+        log_caught=_weighted_log_mass(log_weights, flagged & target[None, :]),
+        log_target=float(_weighted_log_mass(log_weights, target[None, :])[0]),
+    )
 
 
-def score_repeat_filter(log_weights: np.ndarray, samples: Mapping[str, np.ndarray], caps, observable: str,
-                        threshold: float) -> FilterScore:
+def score_repeat_filter(
+    log_weights: np.ndarray, samples: Mapping[str, np.ndarray], caps, observable: str, threshold: float
+) -> FilterScore:
     """:func:`score_filter` of :func:`repeat_filter` against the target ``observable ≥ threshold``.
 
     samples: name → (N,) values, with ``"longest_repeat_run"`` and ``observable``.
@@ -112,8 +120,9 @@ def score_repeat_filter(log_weights: np.ndarray, samples: Mapping[str, np.ndarra
     missing = sorted({"longest_repeat_run", observable} - set(samples))
     if missing:
         raise ValueError(f"samples lack {missing}; record them in every run (record=[..., 'longest_repeat_run'])")
-    return score_filter(log_weights, repeat_filter(samples["longest_repeat_run"], caps),
-                        np.asarray(samples[observable]) >= threshold)
+    return score_filter(
+        log_weights, repeat_filter(samples["longest_repeat_run"], caps), np.asarray(samples[observable]) >= threshold
+    )
 
 
 def percentile_interval(replicas: np.ndarray, level: float = diagnostics.DEFAULT_LEVEL) -> np.ndarray:
@@ -145,27 +154,47 @@ class FilterEstimate:
     undefined_precision: np.ndarray
 
 
-def estimate_filter(runs, caps, observable: str, threshold: float, *, rng: np.random.Generator,
-                    settings: reweighting.Settings = reweighting.Settings()) -> FilterEstimate:
+def estimate_filter(
+    runs,
+    caps,
+    observable: str,
+    threshold: float,
+    *,
+    rng: np.random.Generator,
+    settings: reweighting.Settings = reweighting.Settings(),
+    warn: bool = True,
+) -> FilterEstimate:
     """Precision and recall of the repeat filter for catching ``observable ≥ threshold`` under the model (λ = 0).
 
     runs: as for :func:`rarelib.reweighting.analyze`, every one recording ``observable`` and
     ``longest_repeat_run``. MBAR weights every pooled sample; intervals come from
     ``settings.n_bootstrap`` replicas that resample chains and redo burn-in, R-hat filter and MBAR.
+    warn: raise the fit's messages as warnings (:class:`rarelib.reweighting.ReweightingWarning`).
     """
     caps = np.atleast_1d(np.asarray(caps, dtype=np.float64))
-    fit = reweighting.fit_mbar(runs, settings)
+    fit = reweighting.fit_mbar(runs, settings, warn=warn)
 
     def statistic(replica: reweighting.MBARFit) -> dict[str, np.ndarray]:
         score = score_repeat_filter(replica.log_weights, replica.samples, caps, observable, threshold)
-        return {"precision": score.precision, "recall": score.recall, "flagged": np.exp(score.log_flagged),
-                "target": np.exp(score.log_target)}
+        return {
+            "precision": score.precision,
+            "recall": score.recall,
+            "flagged": np.exp(score.log_flagged),
+            "target": np.exp(score.log_target),
+        }
 
     replicas = reweighting.bootstrap(reweighting.load_all(runs), statistic, settings, rng, reference=fit)
     full = statistic(fit)
     intervals = {name: percentile_interval(values, settings.level) for name, values in replicas.items()}
-    return FilterEstimate(caps=caps, precision=full["precision"], precision_interval=intervals["precision"],
-                          recall=full["recall"], recall_interval=intervals["recall"], flagged=full["flagged"],
-                          flagged_interval=intervals["flagged"], target=float(full["target"]),
-                          target_interval=intervals["target"],
-                          undefined_precision=np.isnan(replicas["precision"]).mean(axis=0))
+    return FilterEstimate(
+        caps=caps,
+        precision=full["precision"],
+        precision_interval=intervals["precision"],
+        recall=full["recall"],
+        recall_interval=intervals["recall"],
+        flagged=full["flagged"],
+        flagged_interval=intervals["flagged"],
+        target=float(full["target"]),
+        target_interval=intervals["target"],
+        undefined_precision=np.isnan(replicas["precision"]).mean(axis=0),
+    )

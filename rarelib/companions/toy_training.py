@@ -2,22 +2,23 @@
 
 Zekri et al. (2024) train a small GPT on ONE 40-bit sequence that follows a parity rule
 (next bit = parity of the previous K = 3) and read it as a Markov chain
-(:mod:`rarelib.chains`). This module writes such rule-following sequences, cuts them into
+(:mod:`rarelib.exact.chains`). This module writes such rule-following sequences, cuts them into
 every window of K + 1 tokens, and trains a :func:`rarelib.models.random_model` on those
 windows by full-batch AdamW with the usual next-token loss. Dropout is off (the model stays
 in eval mode) and every batch is the whole training set, so the only randomness is the
 initialisation: the same seed gives the same weights (for a fixed thread count).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from rarelib.models import HFLanguageModel, random_model
-from rarelib.training import next_token_loss
+from rarelib.storymodel.training import next_token_loss
 
 
 def parity_sequence(initial: Sequence[int], length: int) -> np.ndarray:
@@ -61,8 +62,9 @@ class ToyTraining:
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} must be a multiple of n_head={self.n_head}")
         if not self.learning_rate > 0 or not self.weight_decay >= 0:
-            raise ValueError(f"learning_rate must be > 0 and weight_decay ≥ 0; got {self.learning_rate!r}, "
-                             f"{self.weight_decay!r}")
+            raise ValueError(
+                f"learning_rate must be > 0 and weight_decay ≥ 0; got {self.learning_rate!r}, {self.weight_decay!r}"
+            )
 
 
 def train_on_windows(
@@ -78,8 +80,15 @@ def train_on_windows(
         raise ValueError(f"windows must be (N, K + 1) token ids with N ≥ 1 and K ≥ 1; got shape {windows.shape}")
     if windows.min() < 0 or windows.max() >= len(alphabet):
         raise ValueError(f"windows hold token ids outside 0..{len(alphabet) - 1} (alphabet {alphabet!r})")
-    lm = random_model("gpt2", alphabet=alphabet, context_length=windows.shape[1] - 1, n_layer=config.n_layer,
-                      n_embd=config.n_embd, n_head=config.n_head, seed=config.seed)
+    lm = random_model(
+        "gpt2",
+        alphabet=alphabet,
+        context_length=windows.shape[1] - 1,
+        n_layer=config.n_layer,
+        n_embd=config.n_embd,
+        n_head=config.n_head,
+        seed=config.seed,
+    )
     batch = torch.as_tensor(windows, dtype=torch.int64)
     return lm, fit(lm, lambda step: batch, config)
 

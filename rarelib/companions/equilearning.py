@@ -10,6 +10,7 @@ does; it depends on the arbitrary numbering of the vocabulary) and the one-hot v
 token (multi-output ridge regression, invariant to renumbering). The one-hot fit never forms the
 (N, V) target matrix: it needs only Z^T Y (a sparse product) and (d, d) Gram matrices.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,8 @@ import scipy.linalg
 import scipy.sparse
 import scipy.stats
 
-from rarelib import training
 from rarelib.models import DATA_DIR, DEFAULT_MODEL_DIR, HFLanguageModel, ModelNotFoundError, load, resolve_device
+from rarelib.storymodel import training
 
 TARGET_OFFSETS = {"previous": -1, "current": 0, "next": 1, "next-next": 2}
 DEPTH_MODEL_DIR = DATA_DIR / "models" / "depth-models"
@@ -36,8 +37,10 @@ def token_windows(tokens: np.ndarray, n_windows: int, length: int) -> np.ndarray
     if n_windows < 1 or length < 4:
         raise ValueError(f"n_windows must be ≥ 1 and length ≥ 4; got n_windows={n_windows}, length={length}")
     if n_windows * length > len(tokens):
-        raise ValueError(f"tokens: {n_windows} windows of {length} need {n_windows * length} tokens; "
-                         f"got {len(tokens)} (generate more stories)")
+        raise ValueError(
+            f"tokens: {n_windows} windows of {length} need {n_windows * length} tokens; "
+            f"got {len(tokens)} (generate more stories)"
+        )
     return np.asarray(tokens[: n_windows * length], dtype=np.int64).reshape(n_windows, length)
 
 
@@ -52,13 +55,15 @@ def hidden_states(lm: HFLanguageModel, windows: np.ndarray, batch_size: int = 16
     chunks = []
     with torch.inference_mode():
         for start in range(0, len(windows), batch_size):
-            batch = torch.from_numpy(np.asarray(windows[start:start + batch_size], dtype=np.int64)).to(lm.device)
+            batch = torch.from_numpy(np.asarray(windows[start : start + batch_size], dtype=np.int64)).to(lm.device)
             out = lm.model(input_ids=batch, output_hidden_states=True)
             chunks.append(torch.stack(out.hidden_states).float().cpu().numpy())
     return np.concatenate(chunks, axis=1)
 
 
-def features_and_targets(states: np.ndarray, windows: np.ndarray, target: str = "next") -> tuple[np.ndarray, np.ndarray]:
+def features_and_targets(
+    states: np.ndarray, windows: np.ndarray, target: str = "next"
+) -> tuple[np.ndarray, np.ndarray]:
     """Flatten positions 1 … length − 3 of every window (where all four targets exist).
 
     states: (L + 1, n_windows, length, d); windows: (n_windows, length) token ids; target: one of
@@ -67,12 +72,13 @@ def features_and_targets(states: np.ndarray, windows: np.ndarray, target: str = 
     if target not in TARGET_OFFSETS:
         raise ValueError(f"target={target!r}; use one of {tuple(TARGET_OFFSETS)}")
     if states.ndim != 4 or states.shape[1:3] != windows.shape:
-        raise ValueError(f"states must be (L + 1, n_windows, length, d) matching windows {windows.shape}; "
-                         f"got {states.shape}")
+        raise ValueError(
+            f"states must be (L + 1, n_windows, length, d) matching windows {windows.shape}; got {states.shape}"
+        )
     length = windows.shape[1]
     offset = TARGET_OFFSETS[target]
-    features = states[:, :, 1:length - 2].reshape(states.shape[0], -1, states.shape[-1])
-    targets = windows[:, 1 + offset:length - 2 + offset].reshape(-1)
+    features = states[:, :, 1 : length - 2].reshape(states.shape[0], -1, states.shape[-1])
+    targets = windows[:, 1 + offset : length - 2 + offset].reshape(-1)
     return features, targets
 
 
@@ -121,8 +127,7 @@ def _one_hot(tokens: np.ndarray, vocab_size: int) -> scipy.sparse.csr_matrix:
     """Sparse one-hot matrix (N, V) of token ids (N,)."""
     tokens = np.asarray(tokens)
     if tokens.size and (tokens.min() < 0 or tokens.max() >= vocab_size):
-        raise ValueError(f"tokens must lie in [0, vocab_size={vocab_size}); got range "
-                         f"[{tokens.min()}, {tokens.max()}]")
+        raise ValueError(f"tokens must lie in [0, vocab_size={vocab_size}); got range [{tokens.min()}, {tokens.max()}]")
     n = len(tokens)
     return scipy.sparse.csr_matrix((np.ones(n), (np.arange(n), tokens)), shape=(n, vocab_size))
 
@@ -158,8 +163,11 @@ def onehot_prediction_residual(fit: OneHotRidge, features: np.ndarray, tokens: n
     vocab_size = len(fit.token_means)
     centred = np.asarray(features, dtype=np.float64) - fit.feature_means
     on_token = fit.token_means[tokens] + np.einsum("nd,dn->n", centred, fit.weights[:, tokens])
-    squared_norm = (fit.token_means @ fit.token_means + 2 * centred @ (fit.weights @ fit.token_means)
-                    + np.sum((centred @ (fit.weights @ fit.weights.T)) * centred, axis=1))
+    squared_norm = (
+        fit.token_means @ fit.token_means
+        + 2 * centred @ (fit.weights @ fit.token_means)
+        + np.sum((centred @ (fit.weights @ fit.weights.T)) * centred, axis=1)
+    )
     squared_error = np.sum(1 - 2 * on_token + squared_norm)
     counts = np.bincount(tokens, minlength=vocab_size).astype(np.float64)
     total = len(tokens) - counts @ counts / len(tokens)
@@ -168,8 +176,9 @@ def onehot_prediction_residual(fit: OneHotRidge, features: np.ndarray, tokens: n
 
 def _check_states(states: np.ndarray, targets: np.ndarray, name: str) -> None:
     if states.ndim != 3 or targets.shape != (states.shape[1],):
-        raise ValueError(f"{name}: states must be (L + 1, N, d) and targets (N,); got {states.shape} "
-                         f"and {targets.shape}")
+        raise ValueError(
+            f"{name}: states must be (L + 1, N, d) and targets (N,); got {states.shape} and {targets.shape}"
+        )
 
 
 def scalar_residuals(states: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
@@ -181,9 +190,15 @@ def scalar_residuals(states: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
     return np.array([scalar_prediction_residual(layer_norm(layer), token_ids) for layer in states])
 
 
-def onehot_residuals(fit_states: np.ndarray, fit_tokens: np.ndarray, vocab_size: int, ridge: float,
-                     eval_states: np.ndarray | None = None, eval_tokens: np.ndarray | None = None,
-                     n_blocks: int = 1) -> np.ndarray:
+def onehot_residuals(
+    fit_states: np.ndarray,
+    fit_tokens: np.ndarray,
+    vocab_size: int,
+    ridge: float,
+    eval_states: np.ndarray | None = None,
+    eval_tokens: np.ndarray | None = None,
+    n_blocks: int = 1,
+) -> np.ndarray:
     """One-hot ridge PR of every layer on LayerNorm(h_l): (L + 1, n_blocks).
 
     Fit on (fit_states (L + 1, N, d), fit_tokens (N,)); evaluate in-sample, or on ``n_blocks``
@@ -199,8 +214,9 @@ def onehot_residuals(fit_states: np.ndarray, fit_tokens: np.ndarray, vocab_size:
     if len(eval_states) != len(fit_states):
         raise ValueError(f"eval_states has {len(eval_states)} layers, fit_states {len(fit_states)}")
     if not 1 <= n_blocks <= len(eval_tokens) // (eval_states.shape[-1] + 2):
-        raise ValueError(f"n_blocks must be between 1 and {len(eval_tokens) // (eval_states.shape[-1] + 2)}; "
-                         f"got {n_blocks}")
+        raise ValueError(
+            f"n_blocks must be between 1 and {len(eval_tokens) // (eval_states.shape[-1] + 2)}; got {n_blocks}"
+        )
     blocks = np.array_split(np.arange(len(eval_tokens)), n_blocks)
     residuals = np.empty((len(fit_states), n_blocks))
     for layer, (fit_layer, eval_layer) in enumerate(zip(fit_states, eval_states)):
@@ -229,28 +245,44 @@ class LayerResiduals:
         return self.onehot_held_out.std(axis=1, ddof=1) / np.sqrt(self.onehot_held_out.shape[1])
 
 
-def layer_residuals(fit_states: np.ndarray, fit_windows: np.ndarray, eval_states: np.ndarray,
-                    eval_windows: np.ndarray, target: str, vocab_size: int, ridge: float,
-                    n_blocks: int) -> LayerResiduals:
+def layer_residuals(
+    fit_states: np.ndarray,
+    fit_windows: np.ndarray,
+    eval_states: np.ndarray,
+    eval_windows: np.ndarray,
+    target: str,
+    vocab_size: int,
+    ridge: float,
+    n_blocks: int,
+) -> LayerResiduals:
     """All three PRs of every layer for ``target``; states (L + 1, n_windows, length, d) of the windows."""
     fit_features, fit_tokens = features_and_targets(fit_states, fit_windows, target)
     eval_features, eval_tokens = features_and_targets(eval_states, eval_windows, target)
     return LayerResiduals(
         scalar=scalar_residuals(fit_features, fit_tokens),
         onehot_in_sample=onehot_residuals(fit_features, fit_tokens, vocab_size, ridge)[:, 0],
-        onehot_held_out=onehot_residuals(fit_features, fit_tokens, vocab_size, ridge, eval_features, eval_tokens,
-                                         n_blocks),
+        onehot_held_out=onehot_residuals(
+            fit_features, fit_tokens, vocab_size, ridge, eval_features, eval_tokens, n_blocks
+        ),
     )
 
 
-def model_residuals(lm: HFLanguageModel, fit_windows: np.ndarray, eval_windows: np.ndarray,
-                    targets: tuple[str, ...] = ("next",), ridge: float = 1e-3,
-                    n_blocks: int = 8) -> dict[str, LayerResiduals]:
+def model_residuals(
+    lm: HFLanguageModel,
+    fit_windows: np.ndarray,
+    eval_windows: np.ndarray,
+    targets: tuple[str, ...] = ("next",),
+    ridge: float = 1e-3,
+    n_blocks: int = 8,
+) -> dict[str, LayerResiduals]:
     """:func:`layer_residuals` of a model for each target; windows (n_windows, length) token ids."""
     fit_states, eval_states = hidden_states(lm, fit_windows), hidden_states(lm, eval_windows)
-    return {target: layer_residuals(fit_states, fit_windows, eval_states, eval_windows, target, lm.vocab_size,
-                                    ridge, n_blocks)
-            for target in targets}
+    return {
+        target: layer_residuals(
+            fit_states, fit_windows, eval_states, eval_windows, target, lm.vocab_size, ridge, n_blocks
+        )
+        for target in targets
+    }
 
 
 @dataclass(frozen=True)
@@ -288,15 +320,18 @@ def fit_law(residuals: np.ndarray, first_layer: int = 1) -> EquiLearningFit:
     """
     residuals = np.asarray(residuals, dtype=np.float64)
     if residuals.ndim != 1 or not 0 <= first_layer <= len(residuals) - 2:
-        raise ValueError(f"residuals must be (L + 1,) with at least 2 layers from first_layer={first_layer}; "
-                         f"got shape {residuals.shape}")
+        raise ValueError(
+            f"residuals must be (L + 1,) with at least 2 layers from first_layer={first_layer}; "
+            f"got shape {residuals.shape}"
+        )
     if not np.all(residuals > 0):
         raise ValueError(f"residuals must be positive to take logs; got {residuals}")
     layers = np.arange(first_layer, len(residuals))
     log10_residuals = np.log10(residuals[first_layer:])
     line = scipy.stats.linregress(layers, log10_residuals)
-    return EquiLearningFit(layers, log10_residuals, float(line.slope), float(line.stderr), float(line.intercept),
-                           float(line.rvalue))
+    return EquiLearningFit(
+        layers, log10_residuals, float(line.slope), float(line.stderr), float(line.intercept), float(line.rvalue)
+    )
 
 
 def load_depth_model(name: str, device: str = "cpu") -> HFLanguageModel:
@@ -308,8 +343,9 @@ def load_depth_model(name: str, device: str = "cpu") -> HFLanguageModel:
     folder = DEPTH_MODEL_DIR / name
     if not (folder / "config.json").is_file():
         available = sorted(p.name for p in DEPTH_MODEL_DIR.glob("*") if p.is_dir()) if DEPTH_MODEL_DIR.is_dir() else []
-        raise ModelNotFoundError(f"no trained model {name!r} in {DEPTH_MODEL_DIR} (found {available}); "
-                                 f"rebuild them with `{REBUILD_COMMAND}`")
+        raise ModelNotFoundError(
+            f"no trained model {name!r} in {DEPTH_MODEL_DIR} (found {available}); rebuild them with `{REBUILD_COMMAND}`"
+        )
     return load(folder, device=device, tokenizer=DEFAULT_MODEL_DIR)
 
 
@@ -326,8 +362,9 @@ def untrained_twin(folder: str | Path, device: str = "cpu") -> HFLanguageModel:
     network = training.build_model(config).to(torch_device).eval()
     network.requires_grad_(False)
     tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR, local_files_only=True)
-    return HFLanguageModel(model=network, tokenizer=tokenizer, name=f"{Path(folder).name}-step-0000",
-                           device=torch_device)
+    return HFLanguageModel(
+        model=network, tokenizer=tokenizer, name=f"{Path(folder).name}-step-0000", device=torch_device
+    )
 
 
 def training_record(name: str) -> dict:

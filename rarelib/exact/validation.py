@@ -1,7 +1,7 @@
 """Validation of the rare-event estimators against exact answers.
 
-On a solvable model (an :class:`rarelib.exact.MarkovLM`: random, fitted to text, or a
-transformer read as a chain by :func:`rarelib.chains.chain_to_markov_lm`) every tail
+On a solvable model (an :class:`rarelib.exact.solvable.MarkovLM`: random, fitted to text, or a
+transformer read as a chain by :func:`rarelib.exact.chains.chain_to_markov_lm`) every tail
 probability of an integer-valued additive observable is known exactly, however small. This
 module runs the real samplers on such a model through the ``CausalLM`` interface, unchanged —
 annealed TPS or parallel tempering over a bias ladder, plus direct samples as the λ = 0
@@ -9,7 +9,7 @@ state — reweights with :func:`rarelib.reweighting.analyze` (percentile bootstr
 chains, 96% intervals), and sets every estimate beside its exact value:
 
 * log Z(λ_k) at every MBAR state, estimate and interval against
-  :func:`rarelib.exact.log_partition` (Z(0) = 1 exactly, so MBAR's relative log Z is absolute);
+  :func:`rarelib.exact.solvable.log_partition` (Z(0) = 1 exactly, so MBAR's relative log Z is absolute);
 * P(φ ≥ a) at every integer threshold a inside the support (the minimum excluded, where the
   tail is 1): estimate, interval, exact, whether the interval covers it, log10 ratio;
 * the same tails from direct sampling with the same token budget, with Wilson intervals.
@@ -26,24 +26,27 @@ until the mean reaches the target. Neighbouring tilted laws then overlap by cons
 (for near-Gaussian laws a one-σ shift of the mean keeps a large share of each law's mass in
 the other's bulk), the usual rule for umbrella windows.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import brentq
 
-from rarelib import diagnostics, direct, exact, reweighting, tps
+from rarelib import diagnostics, direct, logspace, reweighting, tps
 from rarelib import observables as obs
+from rarelib.exact import solvable
 
 SAMPLERS = ("annealed_tps", "parallel_tempering")
 LOG10 = math.log(10.0)
 
 
 # --------------------------------------------------------------------------- the problem
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -54,38 +57,42 @@ class Problem:
     token-class count; a kind name such as ``"repeats"`` is accepted).
     """
 
-    model: exact.MarkovLM
+    model: solvable.MarkovLM
     prompt: tuple[int, ...]
     completion_length: int
-    observable: exact.AdditiveObservable
+    observable: solvable.AdditiveObservable
 
     def __post_init__(self):
-        if not isinstance(self.model, exact.MarkovLM):
-            raise ValueError(f"model must be an exact.MarkovLM (e.g. chains.chain_to_markov_lm(...)); "
-                             f"got {type(self.model).__name__}")
+        if not isinstance(self.model, solvable.MarkovLM):
+            raise ValueError(
+                f"model must be an solvable.MarkovLM (e.g. chains.chain_to_markov_lm(...)); "
+                f"got {type(self.model).__name__}"
+            )
         prompt = self.model.encode(self.prompt) if isinstance(self.prompt, str) else self.prompt
         object.__setattr__(self, "prompt", tuple(int(i) for i in prompt))
         observable = self.observable
-        if not isinstance(observable, exact.AdditiveObservable):
-            observable = exact.AdditiveObservable(str(observable))
+        if not isinstance(observable, solvable.AdditiveObservable):
+            observable = solvable.AdditiveObservable(str(observable))
         if not observable.integer_valued:
-            raise ValueError(f"observable must be integer-valued ('repeats' or 'token_count') so that its exact tails "
-                             f"come from exact.exact_distribution; got {observable.kind!r}")
+            raise ValueError(
+                f"observable must be integer-valued ('repeats' or 'token_count') so that its exact tails "
+                f"come from solvable.exact_distribution; got {observable.kind!r}"
+            )
         object.__setattr__(self, "observable", observable)
         _ = self.exact  # computed once here, which also checks prompt, length and token class against the model
 
     @cached_property
-    def exact(self) -> exact.ExactDistribution:
+    def exact(self) -> solvable.ExactDistribution:
         """The exact law of φ over completions of length L."""
-        return exact.exact_distribution(self.model, self.observable, self.prompt, self.completion_length)
+        return solvable.exact_distribution(self.model, self.observable, self.prompt, self.completion_length)
 
     def exact_log_partition(self, lambdas) -> np.ndarray:
         """Exact log Z(λ), shaped like ``lambdas``."""
-        return exact.log_partition(self.model, self.observable, self.prompt, self.completion_length, lambdas)
+        return solvable.log_partition(self.model, self.observable, self.prompt, self.completion_length, lambdas)
 
     def exact_tilted_mean(self, lambdas) -> np.ndarray:
         """Exact ⟨φ⟩_λ, shaped like ``lambdas``."""
-        return exact.tilted_mean(self.model, self.observable, self.prompt, self.completion_length, lambdas)
+        return solvable.tilted_mean(self.model, self.observable, self.prompt, self.completion_length, lambdas)
 
     @property
     def sampler_observable(self) -> obs.Observable:
@@ -103,7 +110,7 @@ class Problem:
 
 def repetition_loop_lm(
     vocab_size: int, stay: float, entry: float, rng: np.random.Generator, **model_options
-) -> exact.MarkovLM:
+) -> solvable.MarkovLM:
     """An order-1 Markov LM with a repetition loop, the mechanism behind the paper's rare completions.
 
     Token 0 is the loop ("…rururu…"): it follows itself with probability ``stay`` and any other
@@ -124,13 +131,17 @@ def repetition_loop_lm(
     probabilities[1:, 0] = entry
     probabilities[0, 0] = stay
     probabilities[0, 1:] = rng.dirichlet(np.ones(vocab_size - 1)) * (1.0 - stay)
-    return exact.MarkovLM(np.log(probabilities), **model_options)
+    return solvable.MarkovLM(np.log(probabilities), **model_options)
 
 
 # --------------------------------------------------------------------------- bias ladders
 
+
 def bias_ladder(
-    tilted_mean: Callable[[float], float], target: float, spacing: float = 1.0, max_biases: int = 64,
+    tilted_mean: Callable[[float], float],
+    target: float,
+    spacing: float = 1.0,
+    max_biases: int = 64,
     step: float = 1e-4,
 ) -> np.ndarray:
     """Biases (K,) from λ = 0 (excluded) towards the one whose tilted mean ⟨φ⟩_λ equals ``target``.
@@ -157,12 +168,16 @@ def bias_ladder(
     current, biases = 0.0, []
     while True:
         if len(biases) == max_biases:
-            raise ValueError(f"reaching target={target:g} needs more than max_biases={max_biases} biases at "
-                             f"spacing={spacing:g}; raise spacing or max_biases")
+            raise ValueError(
+                f"reaching target={target:g} needs more than max_biases={max_biases} biases at "
+                f"spacing={spacing:g}; raise spacing or max_biases"
+            )
         variance = (mean(current - step) - mean(current + step)) / (2.0 * step)
         if not variance > 0:
-            raise ValueError(f"⟨φ⟩_λ does not decrease at λ={current:g} (variance {variance:.3g}); "
-                             "tilted_mean must be a tilted mean, −d log Z/dλ")
+            raise ValueError(
+                f"⟨φ⟩_λ does not decrease at λ={current:g} (variance {variance:.3g}); "
+                "tilted_mean must be a tilted mean, −d log Z/dλ"
+            )
         goal = mean(current) - direction * spacing * math.sqrt(variance)
         last = goal >= target if upward else goal <= target
         current = _solve_mean(mean, target if last else goal, current, direction * spacing / math.sqrt(variance))
@@ -171,24 +186,41 @@ def bias_ladder(
             return np.array(biases)
 
 
-def _solve_mean(mean: Callable[[float], float], goal: float, start: float, first_step: float,
-                max_doublings: int = 60) -> float:
+def _solve_mean(
+    mean: Callable[[float], float], goal: float, start: float, first_step: float, max_doublings: int = 60
+) -> float:
     """The λ between ``start`` and start + 2^j·first_step where mean(λ) = goal (mean decreasing in λ)."""
     offset = first_step
     for _ in range(max_doublings):
         if (mean(start + offset) - goal) * (mean(start) - goal) <= 0:
-            return brentq(lambda lam: mean(lam) - goal, min(start, start + offset), max(start, start + offset),
-                          xtol=1e-12, rtol=1e-12)
+            return brentq(
+                lambda lam: mean(lam) - goal,
+                min(start, start + offset),
+                max(start, start + offset),
+                xtol=1e-12,
+                rtol=1e-12,
+            )
         offset *= 2.0
-    raise ValueError(f"target mean {goal:g} lies beyond the reach of ⟨φ⟩_λ (it is {mean(start + offset):g} at "
-                     f"λ={start + offset:g}); choose a target strictly inside the range of φ")
+    raise ValueError(
+        f"target mean {goal:g} lies beyond the reach of ⟨φ⟩_λ (it is {mean(start + offset):g} at "
+        f"λ={start + offset:g}); choose a target strictly inside the range of φ"
+    )
 
 
 # --------------------------------------------------------------------------- sampling
 
+
 def sample_biased(
-    problem: Problem, biases: Sequence[float], *, sampler: str = "annealed_tps", n_steps: int, n_chains: int,
-    seed: int, swap_every: int = 1, move: Mapping[str, object] | None = None, progress: bool = False,
+    problem: Problem,
+    biases: Sequence[float],
+    *,
+    sampler: str = "annealed_tps",
+    n_steps: int,
+    n_chains: int,
+    seed: int,
+    swap_every: int = 1,
+    move: Mapping[str, object] | None = None,
+    progress: bool = False,
 ):
     """A biased run of the real sampler: ``n_steps`` draws per bias for each of ``n_chains`` chains.
 
@@ -198,9 +230,18 @@ def sample_biased(
     move: options of the TPS move passed to the driver (``window``, ``guide``, ``guide_scale``:
     :mod:`rarelib.tps`); default forward shooting from p_M.
     """
-    arguments = dict(lm=problem.model, prompt=list(problem.prompt), completion_length=problem.completion_length,
-                     observable=problem.sampler_observable, biases=biases, n_chains=n_chains, seed=seed, record=(),
-                     progress=progress, **(move or {}))
+    arguments = dict(
+        lm=problem.model,
+        prompt=list(problem.prompt),
+        completion_length=problem.completion_length,
+        observable=problem.sampler_observable,
+        biases=biases,
+        n_chains=n_chains,
+        seed=seed,
+        record=(),
+        progress=progress,
+        **(move or {}),
+    )
     if sampler == "annealed_tps":
         return tps.run_annealed(steps_per_bias=n_steps, **arguments)
     if sampler == "parallel_tempering":
@@ -211,8 +252,16 @@ def sample_biased(
 def sample_direct(problem: Problem, n: int, seed: int, batch_size: int = 4096, progress: bool = False):
     """``n`` direct samples in the standard layout (one chain, λ = 0)."""
     observable = problem.sampler_observable
-    samples = direct.sample(problem.model, list(problem.prompt), n, problem.completion_length,
-                            observables=[observable], batch_size=batch_size, seed=seed, progress=progress)
+    samples = direct.sample(
+        problem.model,
+        list(problem.prompt),
+        n,
+        problem.completion_length,
+        observables=[observable],
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+    )
     return direct.to_inference_data(samples, observable.__name__)
 
 
@@ -236,19 +285,29 @@ def generated_tokens(run) -> int:
 
 # --------------------------------------------------------------------------- comparisons
 
+
 @dataclass(frozen=True)
 class TailComparison:
-    """P(φ ≥ a) of one estimator against the exact values, in log10; arrays (A,), intervals (2, A).
+    """P(φ ≥ a) of one estimator (A,) against the exact values (A,), in log10.
 
-    ``log10_estimate`` is −inf where no sample reached a; ``tokens``: the estimator's budget.
+    ``estimate`` is zero (log −inf) where no sample reached a; ``tokens``: the estimator's budget.
     """
 
     estimator: str
     tokens: int
     thresholds: np.ndarray
     log10_exact: np.ndarray
-    log10_estimate: np.ndarray
-    log10_interval: np.ndarray
+    estimate: logspace.LogEstimate
+
+    @property
+    def log10_estimate(self) -> np.ndarray:
+        """(A,) log10 of the estimate."""
+        return self.estimate.log10
+
+    @property
+    def log10_interval(self) -> np.ndarray:
+        """(2, A) log10 of the interval."""
+        return self.estimate.log10_interval
 
     @property
     def has_data(self) -> np.ndarray:
@@ -302,49 +361,55 @@ class PartitionComparison:
 
 
 def compare_mbar(
-    problem: Problem, runs, *, tokens: int, rng: np.random.Generator,
-    settings: reweighting.Settings = reweighting.Settings(), label: str = "TPS + MBAR",
+    problem: Problem,
+    runs,
+    *,
+    tokens: int,
+    rng: np.random.Generator,
+    settings: reweighting.Settings = reweighting.Settings(),
+    label: str = "TPS + MBAR",
+    warn: bool = True,
 ) -> tuple[PartitionComparison, TailComparison, reweighting.Analysis]:
     """:func:`rarelib.reweighting.analyze` of ``runs`` on unit bins, compared with the exact answers.
 
-    tokens: the budget the runs cost (:func:`generated_tokens`, counted before any thinning).
+    tokens: the budget the runs cost (:func:`generated_tokens`, counted before any thinning);
+    warn: raise the analysis's messages as warnings (they are in ``analysis.messages`` either way).
     """
     support = problem.exact.values
     edges = np.arange(support[0] - 0.5, support[-1] + 1.0)
-    analysis = reweighting.analyze(runs, edges, rng=rng, thresholds=problem.thresholds, settings=settings)
+    analysis = reweighting.analyze(runs, edges, rng=rng, thresholds=problem.thresholds, settings=settings, warn=warn)
     biased = analysis.states != 0.0  # log Z(0) = 0 by definition, not an estimate
     estimate = analysis.partition_function
-    partition = PartitionComparison(analysis.states[biased], problem.exact_log_partition(analysis.states[biased]),
-                                    estimate.log[biased], estimate.log_interval[:, biased], analysis.log_z_std[biased])
+    partition = PartitionComparison(
+        analysis.states[biased],
+        problem.exact_log_partition(analysis.states[biased]),
+        estimate.log[biased],
+        estimate.log_interval[:, biased],
+        analysis.log_z_std[biased],
+    )
     tails = TailComparison(
         estimator=label,
         tokens=tokens,
         thresholds=problem.thresholds,
         log10_exact=problem.exact.log_prob_at_least(problem.thresholds) / LOG10,
-        log10_estimate=analysis.upper_tail.log10,
-        log10_interval=analysis.upper_tail.log10_interval,
+        estimate=analysis.upper_tail,
     )
     return partition, tails, analysis
 
 
 def compare_direct(problem: Problem, run, level: float = diagnostics.DEFAULT_LEVEL) -> TailComparison:
     """Tails of a direct run: counts / n with Wilson intervals, against the exact values."""
-    phi = np.sort(np.asarray(run.posterior["phi"].values, dtype=np.float64).ravel())
-    thresholds = problem.thresholds
-    at_or_above = phi.size - np.searchsorted(phi, thresholds, side="left")
-    lower, upper = diagnostics.wilson_interval(at_or_above, phi.size, level)
-    with np.errstate(divide="ignore"):
-        return TailComparison(
-            estimator="direct",
-            tokens=generated_tokens(run),
-            thresholds=thresholds,
-            log10_exact=problem.exact.log_prob_at_least(thresholds) / LOG10,
-            log10_estimate=np.log10(at_or_above / phi.size),
-            log10_interval=np.log10(np.stack([lower, upper])),
-        )
+    return TailComparison(
+        estimator="direct",
+        tokens=generated_tokens(run),
+        thresholds=problem.thresholds,
+        log10_exact=problem.exact.log_prob_at_least(problem.thresholds) / LOG10,
+        estimate=diagnostics.direct_tail(run.posterior["phi"].values.ravel(), problem.thresholds, "upper", level),
+    )
 
 
 # --------------------------------------------------------------------------- the whole check
+
 
 @dataclass(frozen=True)
 class Validation:
@@ -420,9 +485,20 @@ def thin_draws(run, every: int):
 
 
 def validate(
-    problem: Problem, biases: Sequence[float], *, sampler: str = "annealed_tps", n_steps: int, n_chains: int,
-    n_direct: int, seed: int = 0, thin: int = 1, settings: reweighting.Settings = reweighting.Settings(),
-    swap_every: int = 1, move: Mapping[str, object] | None = None, progress: bool = False,
+    problem: Problem,
+    biases: Sequence[float],
+    *,
+    sampler: str = "annealed_tps",
+    n_steps: int,
+    n_chains: int,
+    n_direct: int,
+    seed: int = 0,
+    thin: int = 1,
+    settings: reweighting.Settings = reweighting.Settings(),
+    swap_every: int = 1,
+    move: Mapping[str, object] | None = None,
+    progress: bool = False,
+    warn: bool = True,
 ) -> Validation:
     """Run ``sampler`` over ``biases`` plus ``n_direct`` direct samples at λ = 0, reweight, compare with exact.
 
@@ -431,36 +507,65 @@ def validate(
     token budget counts every step. The baseline draws as many direct completions as TPS + MBAR
     drew tokens, divided by L. One seed drives everything through independent streams
     (``numpy.random.SeedSequence``): the biased run, the λ = 0 samples, the baseline, the bootstrap.
+    warn: raise the analysis's messages as warnings (they are in ``analysis.messages`` either way).
     """
     biased_seed, zero_seed, baseline_seed, bootstrap_seed = np.random.SeedSequence(seed).generate_state(4)
-    biased = sample_biased(problem, biases, sampler=sampler, n_steps=n_steps, n_chains=n_chains, seed=int(biased_seed),
-                           swap_every=swap_every, move=move, progress=progress)
+    biased = sample_biased(
+        problem,
+        biases,
+        sampler=sampler,
+        n_steps=n_steps,
+        n_chains=n_chains,
+        seed=int(biased_seed),
+        swap_every=swap_every,
+        move=move,
+        progress=progress,
+    )
     at_zero = sample_direct(problem, n_direct, int(zero_seed), progress=progress)
     tokens = generated_tokens(biased) + generated_tokens(at_zero)
-    partition, tails, analysis = compare_mbar(problem, [thin_draws(biased, thin), at_zero], tokens=tokens,
-                                              rng=np.random.default_rng(bootstrap_seed), settings=settings,
-                                              label=f"{sampler} + MBAR")
+    partition, tails, analysis = compare_mbar(
+        problem,
+        [thin_draws(biased, thin), at_zero],
+        tokens=tokens,
+        rng=np.random.default_rng(bootstrap_seed),
+        settings=settings,
+        label=f"{sampler} + MBAR",
+        warn=warn,
+    )
     baseline = sample_direct(problem, tokens // problem.completion_length, int(baseline_seed), progress=progress)
     return Validation(sampler, partition, tails, compare_direct(problem, baseline), analysis)
 
 
 # --------------------------------------------------------------------------- text tables
 
+
 def format_table(validation: Validation) -> str:
     """The comparison as a plain-text table: log Z per state, then P(φ ≥ a) per threshold (log10)."""
     partition, tails, baseline = validation.partition, validation.tails, validation.direct
-    lines = [f"log Z(λ) — {tails.estimator} vs exact (natural log; 96% bootstrap CI; pymbar σ)",
-             f"{'λ':>9} {'exact':>10} {'estimate':>10} {'CI low':>10} {'CI high':>10} {'σ':>7} {'in CI':>5}"]
-    for row in zip(partition.biases, partition.log_exact, partition.log_estimate, *partition.log_interval,
-                   partition.log_std, partition.covered):
+    lines = [
+        f"log Z(λ) — {tails.estimator} vs exact (natural log; 96% bootstrap CI; pymbar σ)",
+        f"{'λ':>9} {'exact':>10} {'estimate':>10} {'CI low':>10} {'CI high':>10} {'σ':>7} {'in CI':>5}",
+    ]
+    for row in zip(
+        partition.biases,
+        partition.log_exact,
+        partition.log_estimate,
+        *partition.log_interval,
+        partition.log_std,
+        partition.covered,
+    ):
         lines.append("{:>9.4f} {:>10.4f} {:>10.4f} {:>10.4f} {:>10.4f} {:>7.4f} {:>5}".format(*row[:6], _mark(row[6])))
-    lines += ["",
-              f"log10 P(φ ≥ a) — {tails.estimator} ({tails.tokens:,} tokens) and direct ({baseline.tokens:,} tokens)",
-              f"{'a':>4} {'exact':>7} | {'MBAR':>7} {'96% CI':>15} {'in':>3} {'ratio':>6} | "
-              f"{'direct':>7} {'Wilson 96%':>15} {'in':>3} {'ratio':>6}"]
+    lines += [
+        "",
+        f"log10 P(φ ≥ a) — {tails.estimator} ({tails.tokens:,} tokens) and direct ({baseline.tokens:,} tokens)",
+        f"{'a':>4} {'exact':>7} | {'MBAR':>7} {'96% CI':>15} {'in':>3} {'ratio':>6} | "
+        f"{'direct':>7} {'Wilson 96%':>15} {'in':>3} {'ratio':>6}",
+    ]
     for index, threshold in enumerate(tails.thresholds):
-        lines.append(f"{threshold:>4g} {tails.log10_exact[index]:>7.2f} | {_tail_cells(tails, index)} | "
-                     f"{_tail_cells(baseline, index)}")
+        lines.append(
+            f"{threshold:>4g} {tails.log10_exact[index]:>7.2f} | {_tail_cells(tails, index)} | "
+            f"{_tail_cells(baseline, index)}"
+        )
     lines += ["", _summary_line(tails), _summary_line(baseline)]
     return "\n".join(lines)
 
@@ -482,7 +587,9 @@ def _tail_cells(tails: TailComparison, index: int) -> str:
 def _summary_line(tails: TailComparison) -> str:
     if tails.deepest < 0:
         return f"{tails.estimator}: no threshold with data"
-    return (f"{tails.estimator}: exact inside the 96% interval at {tails.covered[tails.has_data].sum()}/"
-            f"{tails.has_data.sum()} thresholds with data ({100 * tails.coverage:.0f}%); smallest tail reached "
-            f"P(φ ≥ {tails.thresholds[tails.deepest]:g}) = 10^{tails.log10_exact[tails.deepest]:.2f}, "
-            f"log10(estimate/exact) = {tails.log10_ratio[tails.deepest]:+.2f}")
+    return (
+        f"{tails.estimator}: exact inside the 96% interval at {tails.covered[tails.has_data].sum()}/"
+        f"{tails.has_data.sum()} thresholds with data ({100 * tails.coverage:.0f}%); smallest tail reached "
+        f"P(φ ≥ {tails.thresholds[tails.deepest]:g}) = 10^{tails.log10_exact[tails.deepest]:.2f}, "
+        f"log10(estimate/exact) = {tails.log10_ratio[tails.deepest]:+.2f}"
+    )

@@ -1,12 +1,13 @@
 """How the embedded default story model was made: corpus → BPE tokenizer → GPT-Neo.
 
-``python -m rarelib.training`` (or ``make model``) rebuilds ``data/models/story-gptneo``
-from nothing but a seed: the story grammar of :mod:`rarelib.corpus` writes the corpus, a
+``python -m rarelib.storymodel.training`` (or ``make model``) rebuilds ``data/models/story-gptneo``
+from nothing but a seed: the story grammar of :mod:`rarelib.storymodel.corpus` writes the corpus, a
 byte-level BPE tokenizer is trained on it, and a small GPT-Neo (the TinyStories family's
 architecture) is trained on CPU. Training is deterministic for a fixed seed and thread
 count, checkpoints every few hundred steps (safetensors + JSON, no pickle) and resumes
 where it stopped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rarelib import corpus
 from rarelib.models import DEFAULT_MODEL_DIR
+from rarelib.storymodel import corpus
 
 END_OF_TEXT = "<|endoftext|>"
 CARD_PROMPT = "Once upon a time, in a big forest, there lived a"
@@ -58,12 +59,17 @@ def train_tokenizer(stories: list[str], vocab_size: int):
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=[END_OF_TEXT],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=[END_OF_TEXT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     core.train_from_iterator(stories, trainer=trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=core, bos_token=END_OF_TEXT, eos_token=END_OF_TEXT, unk_token=END_OF_TEXT,
+        tokenizer_object=core,
+        bos_token=END_OF_TEXT,
+        eos_token=END_OF_TEXT,
+        unk_token=END_OF_TEXT,
         model_max_length=10**6,
     )
 
@@ -81,11 +87,20 @@ def build_model(config: TrainingConfig):
 
     torch.manual_seed(config.seed)
     neo = GPTNeoConfig(
-        vocab_size=config.vocab_size, max_position_embeddings=config.context_length,
-        hidden_size=config.hidden_size, num_layers=config.num_layers, num_heads=config.num_heads,
-        attention_types=[[["global", "local"], config.num_layers // 2]], window_size=config.context_length,
-        intermediate_size=4 * config.hidden_size, embed_dropout=0.0, attention_dropout=0.0, resid_dropout=0.0,
-        bos_token_id=0, eos_token_id=0, tie_word_embeddings=True,
+        vocab_size=config.vocab_size,
+        max_position_embeddings=config.context_length,
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        attention_types=[[["global", "local"], config.num_layers // 2]],
+        window_size=config.context_length,
+        intermediate_size=4 * config.hidden_size,
+        embed_dropout=0.0,
+        attention_dropout=0.0,
+        resid_dropout=0.0,
+        bos_token_id=0,
+        eos_token_id=0,
+        tie_word_embeddings=True,
     )
     return GPTNeoForCausalLM(neo)
 
@@ -122,8 +137,10 @@ def mean_loss(model, tokens: np.ndarray, config: TrainingConfig) -> float:
     starts = np.linspace(0, len(tokens) - config.context_length - 2, n_windows).astype(np.int64)
     model.eval()
     with torch.inference_mode():
-        losses = [next_token_loss(model, windows(tokens, chunk, config.context_length)).item()
-                  for chunk in np.split(starts, config.eval_batches)]
+        losses = [
+            next_token_loss(model, windows(tokens, chunk, config.context_length)).item()
+            for chunk in np.split(starts, config.eval_batches)
+        ]
     model.train()
     return float(np.mean(losses))
 
@@ -162,8 +179,10 @@ def load_checkpoint(folder: Path, model, optimizer, config: TrainingConfig) -> t
     progress = json.loads((folder / "progress.json").read_text())
     if progress["config"] != asdict(config):
         changed = sorted(k for k, v in asdict(config).items() if progress["config"].get(k) != v)
-        raise ValueError(f"the checkpoint in {folder} was made with other settings ({', '.join(changed)}); "
-                         "delete that folder to train from scratch")
+        raise ValueError(
+            f"the checkpoint in {folder} was made with other settings ({', '.join(changed)}); "
+            "delete that folder to train from scratch"
+        )
     load_model(model, str(folder / "model.safetensors"))
     moments = load_file(folder / "optimizer.safetensors")
     for index, param in enumerate(_optimized_parameters(optimizer)):
@@ -196,11 +215,13 @@ def train(config: TrainingConfig, out: Path, work: Path) -> dict:
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.learning_rate, betas=(0.9, 0.95),
+        lr=config.learning_rate,
+        betas=(0.9, 0.95),
     )
     checkpoint = work / "checkpoint"
-    step, history = (load_checkpoint(checkpoint, model, optimizer, config) if (checkpoint / "progress.json").exists()
-                     else (0, []))
+    step, history = (
+        load_checkpoint(checkpoint, model, optimizer, config) if (checkpoint / "progress.json").exists() else (0, [])
+    )
     model.train()
     started = time.perf_counter()
     while step < config.steps:
@@ -214,11 +235,17 @@ def train(config: TrainingConfig, out: Path, work: Path) -> dict:
         optimizer.step()
         step += 1
         if step % config.eval_every == 0 or step == config.steps:
-            record = {"step": step, "train_batch_loss": round(loss.item(), 5),
-                      "validation_loss": round(mean_loss(model, validation_tokens, config), 5)}
+            record = {
+                "step": step,
+                "train_batch_loss": round(loss.item(), 5),
+                "validation_loss": round(mean_loss(model, validation_tokens, config), 5),
+            }
             history.append(record)
-            print(f"step {step}/{config.steps}  loss {record['train_batch_loss']:.3f}  "
-                  f"val {record['validation_loss']:.3f}  ({time.perf_counter() - started:.0f} s)", flush=True)
+            print(
+                f"step {step}/{config.steps}  loss {record['train_batch_loss']:.3f}  "
+                f"val {record['validation_loss']:.3f}  ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
             save_checkpoint(checkpoint, model, optimizer, config, step, history)
     facts = {
         "config": asdict(config),
@@ -249,39 +276,67 @@ def card_samples(model, tokenizer, seed: int, n: int = 10, max_new_tokens: int =
     prompt = tokenizer(CARD_PROMPT, return_tensors="pt").input_ids.repeat(n, 1)
     max_new_tokens = min(max_new_tokens, model.config.max_position_embeddings - prompt.shape[1])
     with torch.inference_mode():
-        out = model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
-                             max_new_tokens=max_new_tokens, pad_token_id=tokenizer.eos_token_id)
-    return [tokenizer.decode(row[prompt.shape[1]:], skip_special_tokens=False).split(END_OF_TEXT)[0]
-            for row in out]
+        out = model.generate(
+            prompt,
+            attention_mask=torch.ones_like(prompt),
+            do_sample=True,
+            temperature=1.0,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.eos_token_id,
+        )
+    return [tokenizer.decode(row[prompt.shape[1] :], skip_special_tokens=False).split(END_OF_TEXT)[0] for row in out]
+
+
+def _facts_table(facts: dict) -> str:
+    """The model card's table of facts, in Markdown."""
+    config = facts["config"]
+    rows = [
+        ("parameters", f"{facts['parameters']:,}"),
+        (
+            "layers × width × heads",
+            f"{config['num_layers']} × {config['hidden_size']} × {config['num_heads']} "
+            "(alternating global/local attention)",
+        ),
+        ("context", f"{config['context_length']} tokens"),
+        ("tokenizer", f"byte-level BPE, vocabulary {config['vocab_size']}, `<|endoftext|>` between stories"),
+        (
+            "corpus",
+            f"{facts['n_stories']:,} stories (seed {config['seed']}); {facts['train_tokens']:,} training tokens, "
+            f"{facts['validation_tokens']:,} validation tokens",
+        ),
+        (
+            "training",
+            f"{config['steps']} steps × {config['batch_size']} × {config['context_length']} tokens = "
+            f"{facts['tokens_seen']:,} tokens seen; AdamW, peak learning rate {config['learning_rate']}, cosine decay",
+        ),
+        ("train loss", f"{facts['train_loss']:.4f} nats/token"),
+        (
+            "validation loss",
+            f"{facts['validation_loss']:.4f} nats/token (ratio {facts['validation_loss'] / facts['train_loss']:.3f})",
+        ),
+        ("torch", f"{facts['torch_version']}, {config['threads']} threads"),
+    ]
+    return "\n".join(["| fact | value |", "|---|---|", *(f"| {fact} | {value} |" for fact, value in rows)])
 
 
 def model_card(facts: dict) -> str:
     """The model card (README.md) of the default model."""
-    config = facts["config"]
     samples = "\n".join(f"{i + 1}. {CARD_PROMPT}{text.rstrip()}\n" for i, text in enumerate(facts["samples"]))
-    ratio = facts["validation_loss"] / facts["train_loss"]
     return f"""# story-gptneo — the compendium's embedded default model
 
 A small GPT-Neo (the architecture of the TinyStories models) trained from scratch on CPU on a
 synthetic corpus of children's stories written by the seeded story grammar in
-`rarelib/corpus.py`. It stands in for `roneneldan/TinyStories-8M`, which cannot be downloaded here.
+`rarelib/storymodel/corpus.py`. It stands in for `roneneldan/TinyStories-8M`, which cannot be downloaded
+here.
 
-| fact | value |
-|---|---|
-| parameters | {facts['parameters']:,} |
-| layers × width × heads | {config['num_layers']} × {config['hidden_size']} × {config['num_heads']} (alternating global/local attention) |
-| context | {config['context_length']} tokens |
-| tokenizer | byte-level BPE, vocabulary {config['vocab_size']}, `<|endoftext|>` between stories |
-| corpus | {facts['n_stories']:,} stories (seed {config['seed']}); {facts['train_tokens']:,} training tokens, {facts['validation_tokens']:,} validation tokens |
-| training | {config['steps']} steps × {config['batch_size']} × {config['context_length']} tokens = {facts['tokens_seen']:,} tokens seen; AdamW, peak learning rate {config['learning_rate']}, cosine decay |
-| train loss | {facts['train_loss']:.4f} nats/token |
-| validation loss | {facts['validation_loss']:.4f} nats/token (ratio {ratio:.3f}) |
-| torch | {facts['torch_version']}, {config['threads']} threads |
+{_facts_table(facts)}
 
 Rebuild from scratch (deterministic for the same seed and thread count on the same machine):
 
 ```
-make model        # = python -m rarelib.training --out data/models/story-gptneo
+make model        # = python -m rarelib.storymodel.training --out data/models/story-gptneo
 ```
 
 ## Ten continuations of "{CARD_PROMPT}" at temperature 1
@@ -301,8 +356,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.steps < 1 or args.n_stories < 100:
         parser.error("--steps must be ≥ 1 and --n-stories ≥ 100")
     facts = train(TrainingConfig(seed=args.seed, steps=args.steps, n_stories=args.n_stories), args.out, args.work)
-    print(f"wrote {args.out}: {facts['parameters']:,} parameters, train loss {facts['train_loss']:.4f}, "
-          f"validation loss {facts['validation_loss']:.4f}")
+    print(
+        f"wrote {args.out}: {facts['parameters']:,} parameters, train loss {facts['train_loss']:.4f}, "
+        f"validation loss {facts['validation_loss']:.4f}"
+    )
 
 
 if __name__ == "__main__":

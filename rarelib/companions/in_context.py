@@ -9,26 +9,27 @@ next-state distribution after N tokens is compared with the true row P(x_N, ·) 
 add-β counting estimator of the same context, and log risk is fitted against log N with a
 bootstrap over chains for the standard errors.
 
-``python -m rarelib.in_context --out data/models/icl-markov`` trains the chapter's model
+``python -m rarelib.companions.in_context --out data/models/icl-markov`` trains the chapter's model
 (deterministic for a fixed seed and thread count) and writes it as safetensors + JSON.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from scipy.special import rel_entr
 
 from rarelib import models
+from rarelib.companions.toy_training import ToyTraining, fit
 from rarelib.generation import check_positive_int
-from rarelib.toy_training import ToyTraining, fit
-from rarelib.training import TrainingConfig, learning_rate
+from rarelib.storymodel.training import TrainingConfig, learning_rate
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 DEFAULT_MODEL_DIR = models.DATA_DIR / "models" / "icl-markov"
@@ -41,8 +42,9 @@ def _check_chain_law(n_states: int, concentration: float) -> None:
         raise ValueError(f"concentration must be > 0; got {concentration!r}")
 
 
-def random_transition_matrices(n_chains: int, n_states: int, concentration: float,
-                               rng: np.random.Generator) -> np.ndarray:
+def random_transition_matrices(
+    n_chains: int, n_states: int, concentration: float, rng: np.random.Generator
+) -> np.ndarray:
     """Transition matrices (n_chains, d, d) whose rows are independent Dirichlet(concentration·1) draws."""
     check_positive_int("n_chains", n_chains)
     _check_chain_law(n_states, concentration)
@@ -109,12 +111,14 @@ def model_estimates(lm: models.CausalLM, sequences: np.ndarray, batch_size: int 
     """The model's next-state distributions (C, L, d) float64 after each prefix x_1..x_N of sequences (C, L)."""
     sequences = np.asarray(sequences, dtype=np.int64)
     if sequences.ndim != 2 or sequences.shape[1] > lm.context_length:
-        raise ValueError(f"sequences must be (C, L) with L ≤ the model's context length {lm.context_length}; "
-                         f"got shape {sequences.shape}")
+        raise ValueError(
+            f"sequences must be (C, L) with L ≤ the model's context length {lm.context_length}; "
+            f"got shape {sequences.shape}"
+        )
     check_positive_int("batch_size", batch_size)
     parts = []
     for start in range(0, len(sequences), batch_size):
-        logits, _ = lm.logits(torch.as_tensor(sequences[start:start + batch_size], device=lm.device))
+        logits, _ = lm.logits(torch.as_tensor(sequences[start : start + batch_size], device=lm.device))
         parts.append(torch.softmax(logits.double(), dim=-1).cpu().numpy())
     return np.concatenate(parts)
 
@@ -149,8 +153,10 @@ def fit_lengths(low: int, high: int, n_points: int, sequence_length: int) -> np.
     for name, value in (("low", low), ("high", high), ("n_points", n_points)):
         check_positive_int(name, value)
     if not low < high <= sequence_length or n_points < 3:
-        raise ValueError(f"the fit range needs 1 ≤ low < high ≤ sequence_length = {sequence_length} and n_points ≥ 3; "
-                         f"got low={low}, high={high}, n_points={n_points}")
+        raise ValueError(
+            f"the fit range needs 1 ≤ low < high ≤ sequence_length = {sequence_length} and n_points ≥ 3; "
+            f"got low={low}, high={high}, n_points={n_points}"
+        )
     lengths = np.unique(np.round(np.geomspace(low, high, n_points)).astype(np.int64))
     if len(lengths) < 3:
         raise ValueError(f"the fit range {low}..{high} holds fewer than three distinct context lengths")
@@ -206,8 +212,9 @@ def fit_power_law(context_lengths: np.ndarray, risks: np.ndarray, weights: np.nd
     mean_risk = risks.mean(axis=0)
     slope, intercept = _least_squares(log_n, np.log(mean_risk))
     replicates, _ = _least_squares(log_n, np.log(weights @ risks / weights.sum(axis=1, keepdims=True)))
-    return PowerLawFit(context_lengths, mean_risk, float(slope), float(intercept), float(replicates.std(ddof=1)),
-                       replicates)
+    return PowerLawFit(
+        context_lengths, mean_risk, float(slope), float(intercept), float(replicates.std(ddof=1)), replicates
+    )
 
 
 @dataclass(frozen=True)
@@ -224,7 +231,11 @@ class ICLTraining:
     def __post_init__(self):
         _check_chain_law(self.n_states, self.concentration)
         check_positive_int("batch_size", self.batch_size)
-        if isinstance(self.sequence_length, bool) or not isinstance(self.sequence_length, int) or self.sequence_length < 2:
+        if (
+            isinstance(self.sequence_length, bool)
+            or not isinstance(self.sequence_length, int)
+            or self.sequence_length < 2
+        ):
             raise ValueError(f"sequence_length must be an integer ≥ 2; got {self.sequence_length!r}")
         if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be a non-negative integer; got {self.warmup_steps!r}")
@@ -237,8 +248,9 @@ def training_batch(config: ICLTraining, step: int) -> torch.Tensor:
     return torch.as_tensor(sample_sequences(transitions, config.sequence_length + 1, rng))
 
 
-def train(config: ICLTraining = ICLTraining(),
-          progress: Callable[[int, float], None] | None = None) -> tuple[models.HFLanguageModel, np.ndarray]:
+def train(
+    config: ICLTraining = ICLTraining(), progress: Callable[[int, float], None] | None = None
+) -> tuple[models.HFLanguageModel, np.ndarray]:
     """A GPT-2 over the first n_states letters pre-trained on fresh chains every step; returns (model, losses (steps,)).
 
     AdamW with the default model's schedule (linear warm-up, cosine decay to a tenth of the peak), no
@@ -246,10 +258,22 @@ def train(config: ICLTraining = ICLTraining(),
     """
     spec = config.model
     schedule = TrainingConfig(steps=spec.steps, learning_rate=spec.learning_rate, warmup_steps=config.warmup_steps)
-    lm = models.random_model("gpt2", alphabet=ALPHABET[:config.n_states], context_length=config.sequence_length,
-                             n_layer=spec.n_layer, n_embd=spec.n_embd, n_head=spec.n_head, seed=spec.seed)
-    losses = fit(lm, lambda step: training_batch(config, step), spec,
-                 learning_rate_at=lambda step: learning_rate(step, schedule), progress=progress)
+    lm = models.random_model(
+        "gpt2",
+        alphabet=ALPHABET[: config.n_states],
+        context_length=config.sequence_length,
+        n_layer=spec.n_layer,
+        n_embd=spec.n_embd,
+        n_head=spec.n_head,
+        seed=spec.seed,
+    )
+    losses = fit(
+        lm,
+        lambda step: training_batch(config, step),
+        spec,
+        learning_rate_at=lambda step: learning_rate(step, schedule),
+        progress=progress,
+    )
     return lm, losses
 
 
@@ -262,9 +286,13 @@ def save(folder: str | Path, lm: models.HFLanguageModel, config: ICLTraining, lo
     folder.mkdir(parents=True, exist_ok=True)
     lm.model.save_pretrained(folder, safe_serialization=True)
     lm.tokenizer.save_pretrained(folder)
-    facts = {"config": asdict(config), "losses": [round(float(loss), 5) for loss in losses],
-             "parameters": int(sum(p.numel() for p in lm.model.parameters())), "torch_version": torch.__version__,
-             "command": f"python -m rarelib.in_context --out {folder}"}
+    facts = {
+        "config": asdict(config),
+        "losses": [round(float(loss), 5) for loss in losses],
+        "parameters": int(sum(p.numel() for p in lm.model.parameters())),
+        "torch_version": torch.__version__,
+        "command": f"python -m rarelib.companions.in_context --out {folder}",
+    }
     (folder / "training.json").write_text(json.dumps(facts, indent=1))
     return folder
 
@@ -273,8 +301,10 @@ def load(folder: str | Path = "default") -> tuple[models.HFLanguageModel, ICLTra
     """The model written by :func:`save` (``"default"``: the shipped one), its training settings and losses (steps,)."""
     folder = DEFAULT_MODEL_DIR if str(folder) == "default" else Path(folder)
     if not (folder / "training.json").is_file():
-        raise FileNotFoundError(f"{folder} holds no trained in-context model; build it with "
-                                f"`python -m rarelib.in_context --out {folder}`")
+        raise FileNotFoundError(
+            f"{folder} holds no trained in-context model; build it with "
+            f"`python -m rarelib.companions.in_context --out {folder}`"
+        )
     facts = json.loads((folder / "training.json").read_text())
     settings = dict(facts["config"])
     config = ICLTraining(**{**settings, "model": ToyTraining(**settings["model"])})
@@ -292,18 +322,24 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # the saved weights are reproducible for this thread count
     default = ICLTraining()
-    config = ICLTraining(**{**asdict(default), "model": ToyTraining(**{**asdict(default.model), "steps": args.steps,
-                                                                         "seed": args.seed})})
+    config = ICLTraining(
+        **{**asdict(default), "model": ToyTraining(**{**asdict(default.model), "steps": args.steps, "seed": args.seed})}
+    )
     started = time.perf_counter()
+
     def report(step: int, loss: float) -> None:
         if (step + 1) % 500 == 0:
-            print(f"step {step + 1}/{config.model.steps}  batch loss {loss:.4f}  ({time.perf_counter() - started:.0f} s)",
-                  flush=True)
+            print(
+                f"step {step + 1}/{config.model.steps}  batch loss {loss:.4f}  ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
 
     lm, losses = train(config, progress=report)
     save(args.out, lm, config, losses)
-    print(f"wrote {args.out}: {config.model.steps} steps in {time.perf_counter() - started:.0f} s, "
-          f"loss {losses[:100].mean():.4f} (first 100 steps) → {losses[-100:].mean():.4f} (last 100)")
+    print(
+        f"wrote {args.out}: {config.model.steps} steps in {time.perf_counter() - started:.0f} s, "
+        f"loss {losses[:100].mean():.4f} (first 100 steps) → {losses[-100:].mean():.4f} (last 100)"
+    )
 
 
 if __name__ == "__main__":
