@@ -1,10 +1,10 @@
 """Estimators side by side at equal token budgets, against exact tails: direct, Gumbel, guided IS, SMC, TPS + MBAR.
 
-Problems: solvable Markov LMs (:mod:`rarelib.exact`), where P(φ ≥ a) is known at every integer
+Problems: solvable Markov LMs (:mod:`rarelib.exact.solvable`), where P(φ ≥ a) is known at every integer
 threshold, with φ = a token-class count or Repeats (Log-Prob has no exact integer law, so no exact
 tails; it is left out). Every method gets the same budget of *sampled* tokens
-(:func:`rarelib.validation.generated_tokens`'s count) and the same bias ladder
-(:func:`rarelib.validation.bias_ladder` from the exact tilted means, up to ⟨φ⟩ = 0.75 L — an oracle
+(:func:`rarelib.exact.validation.generated_tokens`'s count) and the same bias ladder
+(:func:`rarelib.exact.validation.bias_ladder` from the exact tilted means, up to ⟨φ⟩ = 0.75 L — an oracle
 design, the same for every method, so that the comparison is about the estimators):
 
 * **direct** — B/L i.i.d. completions; counts/n with 96% Wilson intervals.
@@ -19,13 +19,13 @@ design, the same for every method, so that the comparison is about the estimator
   threshold a is read from the run whose weighted ⟨φ⟩ lies closest to a; Student-t 96% intervals.
 * **TPS + MBAR** — parallel tempering over the ladder (8 chains per bias, guided moves where there
   is a class guide, else forward shooting), 10% of the budget as λ = 0 direct samples, MBAR with
-  the project's settings and its 96% chain bootstrap (:func:`rarelib.validation.compare_mbar`).
+  the project's settings and its 96% chain bootstrap (:func:`rarelib.exact.validation.compare_mbar`).
 
 Metrics per (method, problem, budget, seed) cell, at every threshold: log10 estimate, interval,
 exact, covered; summarised over seeds: median |log10(estimate/exact)| where the method has data,
 coverage of the 96% intervals (over seeds and thresholds with data), the deepest exact tail whose
 interval covers it ("deepest covered"), the deepest one that is also *reached* — covered, with a
-96% half-width ≤ 50% of the estimate (:func:`common.reached`), so that a method cannot score depth
+96% half-width ≤ 50% of the estimate (:func:`rarelib.logspace.reached`), so that a method cannot score depth
 with an uninformative interval ("reach"); both medians over seeds, 0 where there is none — and CPU
 seconds (this process, one torch thread).
 
@@ -39,27 +39,38 @@ listed under ``not_run`` in the JSON.
     python benchmarks/estimators.py --budgets 1e6 --seeds 0 1 2 --problems loop-count
     python benchmarks/estimators.py --smoke
 """
-from __future__ import annotations
 
-import common  # noqa: I001  (first: it starts the run's wall clock)
+from __future__ import annotations
 
 import hashlib
 import importlib
 import json
 import math
 import time
-import warnings
 from pathlib import Path
 
+import common  # noqa: I001  (first: it starts the run's wall clock)
 import numpy as np
 
-from rarelib import exact, gumbel_tail, importance, reweighting, smc, validation
+from rarelib import gumbel_tail, importance, logspace, reweighting, smc
+from rarelib.exact import solvable, validation
 
 RESULTS = common.RESULTS_DIR / "estimators.json"
 METHODS = ("direct", "Gumbel", "guided IS", "SMC", "TPS + MBAR")
-LIBRARY_MODULES = ("rarelib.importance", "rarelib.smc", "rarelib.gumbel_tail", "rarelib.direct", "rarelib.generation",
-                   "rarelib.guides", "rarelib.tps", "rarelib.reweighting", "rarelib.validation", "rarelib.exact",
-                   "rarelib.diagnostics")
+LIBRARY_MODULES = (
+    "rarelib.importance",
+    "rarelib.smc",
+    "rarelib.gumbel_tail",
+    "rarelib.direct",
+    "rarelib.generation",
+    "rarelib.guides",
+    "rarelib.tps",
+    "rarelib.reweighting",
+    "rarelib.exact.validation",
+    "rarelib.exact.solvable",
+    "rarelib.diagnostics",
+    "rarelib.logspace",
+)
 LOG10 = math.log(10.0)
 N_ISLANDS = 16
 TPS_CHAINS = 8
@@ -71,18 +82,19 @@ QUICK = {"budgets": [1e5], "seeds": [0, 1, 2]}
 
 # --------------------------------------------------------------------------- problems
 
+
 def problem_specs() -> dict[str, dict]:
     """Name → how to build a solvable problem: model, prompt, L, observable, class guide (or None)."""
     return {
-        "loop-count": dict(model=("loop", 5, 0.1, 0.005, 1), prompt="bca", length=14, kind="token_count",
-                           tokens=[0], guide=[0]),
-        "loop-repeats": dict(model=("loop", 5, 0.1, 0.005, 2), prompt="bca", length=12, kind="repeats",
-                             guide=[0]),
-        "random1-count": dict(model=("random", 6, 1, 0.5, 5), prompt=[0], length=16, kind="token_count",
-                              tokens=[0], guide=[0]),
+        "loop-count": dict(
+            model=("loop", 5, 0.1, 0.005, 1), prompt="bca", length=14, kind="token_count", tokens=[0], guide=[0]
+        ),
+        "loop-repeats": dict(model=("loop", 5, 0.1, 0.005, 2), prompt="bca", length=12, kind="repeats", guide=[0]),
+        "random1-count": dict(
+            model=("random", 6, 1, 0.5, 5), prompt=[0], length=16, kind="token_count", tokens=[0], guide=[0]
+        ),
         "random1-repeats": dict(model=("random", 5, 1, 0.5, 7), prompt=[0], length=16, kind="repeats", guide=None),
-        "random2-repeats": dict(model=("random", 4, 2, 1.0, 3), prompt=[0, 1], length=14, kind="repeats",
-                                guide=None),
+        "random2-repeats": dict(model=("random", 4, 2, 1.0, 3), prompt=[0, 1], length=14, kind="repeats", guide=None),
     }
 
 
@@ -90,23 +102,25 @@ def build_problem(spec: dict) -> validation.Problem:
     family, *numbers = spec["model"]
     if family == "loop":
         vocab, stay, entry, seed = numbers
-        model = validation.repetition_loop_lm(vocab, stay, entry, np.random.default_rng(seed),
-                                              name=f"loop-v{vocab}-s{seed}")
+        model = validation.repetition_loop_lm(
+            vocab, stay, entry, np.random.default_rng(seed), name=f"loop-v{vocab}-s{seed}"
+        )
     else:
         vocab, order, concentration, seed = numbers
-        model = exact.random_markov_lm(vocab, order, np.random.default_rng(seed), concentration,
-                                       name=f"random-v{vocab}-o{order}-s{seed}")
-    observable = exact.AdditiveObservable(spec["kind"], set(spec.get("tokens", ())))
+        model = solvable.random_markov_lm(
+            vocab, order, np.random.default_rng(seed), concentration, name=f"random-v{vocab}-o{order}-s{seed}"
+        )
+    observable = solvable.AdditiveObservable(spec["kind"], set(spec.get("tokens", ())))
     return validation.Problem(model, spec["prompt"], spec["length"], observable)
 
 
 # --------------------------------------------------------------------------- the methods
 
-def _comparison(problem, label: str, tokens: int, log10_estimate, log10_interval) -> validation.TailComparison:
-    return validation.TailComparison(label, int(tokens), problem.thresholds,
-                                     problem.exact.log_prob_at_least(problem.thresholds) / LOG10,
-                                     np.asarray(log10_estimate, dtype=np.float64),
-                                     np.asarray(log10_interval, dtype=np.float64))
+
+def _comparison(problem, label: str, tokens: int, estimate: logspace.LogEstimate) -> validation.TailComparison:
+    return validation.TailComparison(
+        label, int(tokens), problem.thresholds, problem.exact.log_prob_at_least(problem.thresholds) / LOG10, estimate
+    )
 
 
 def run_direct(problem, budget, ladder, guide, seed, n_bootstrap):
@@ -119,15 +133,21 @@ def run_gumbel(problem, budget, ladder, guide, seed, n_bootstrap):
     phi = np.asarray(run.posterior["phi"].values, dtype=np.float64).ravel()
     top = max(10, phi.size // 100)
     try:
-        tail = gumbel_tail.tail_probabilities(phi, problem.thresholds, rng=np.random.default_rng(seed), top=top,
-                                              n_bootstrap=n_bootstrap)
+        tail = gumbel_tail.tail_probabilities(
+            phi, problem.thresholds, rng=np.random.default_rng(seed), top=top, n_bootstrap=n_bootstrap
+        )
     except ValueError as error:  # the top order statistics all equal: no fit
         nan = np.full(problem.thresholds.size, np.nan)
-        return _comparison(problem, "Gumbel", phi.size * problem.completion_length, nan, np.stack([nan, nan])), \
-            {"failed": str(error)}
-    comparison = _comparison(problem, "Gumbel", phi.size * problem.completion_length, tail.log10, tail.log10_interval)
-    return comparison, {"top": top, "location": tail.fit.location, "scale": tail.fit.scale,
-                        "failed_resamples": tail.failed}
+        return _comparison(
+            problem, "Gumbel", phi.size * problem.completion_length, logspace.LogEstimate(nan, np.stack([nan, nan]))
+        ), {"failed": str(error)}
+    comparison = _comparison(problem, "Gumbel", phi.size * problem.completion_length, tail.estimate)
+    return comparison, {
+        "top": top,
+        "location": tail.fit.location,
+        "scale": tail.fit.scale,
+        "failed_resamples": tail.failed,
+    }
 
 
 def run_guided_is(problem, budget, ladder, guide, seed, n_bootstrap):
@@ -136,15 +156,26 @@ def run_guided_is(problem, budget, ladder, guide, seed, n_bootstrap):
         strengths = np.minimum(strengths, 0.9)
         strengths = np.unique(strengths)
     per_strength = max(int(budget) // (problem.completion_length * strengths.size), 2)
-    samples = importance.sample_guided(problem.model, list(problem.prompt), problem.completion_length,
-                                       observable=problem.sampler_observable,
-                                       guide=guide if guide is not None else "temperature",
-                                       strengths=strengths, n_per_strength=per_strength, seed=seed,
-                                       batch_size=4096, progress=False)
+    samples = importance.sample_guided(
+        problem.model,
+        list(problem.prompt),
+        problem.completion_length,
+        observable=problem.sampler_observable,
+        guide=guide if guide is not None else "temperature",
+        strengths=strengths,
+        n_per_strength=per_strength,
+        seed=seed,
+        batch_size=4096,
+        progress=False,
+    )
     estimate = importance.tail_probabilities(samples, problem.thresholds, warn=False)
-    return _comparison(problem, "guided IS", samples.tokens, estimate.log10, estimate.log10_interval), \
-        {"strengths": strengths, "ess_total": estimate.ess_total, "ess": estimate.ess,
-         "resolved": estimate.resolved, "guide": "class" if guide is not None else "temperature"}
+    return _comparison(problem, "guided IS", samples.tokens, estimate.estimate), {
+        "strengths": strengths,
+        "ess_total": estimate.ess_total,
+        "ess": estimate.ess,
+        "enough_ess": estimate.enough_ess,
+        "guide": "class" if guide is not None else "temperature",
+    }
 
 
 def run_smc(problem, budget, ladder, guide, seed, n_bootstrap):
@@ -154,12 +185,22 @@ def run_smc(problem, budget, ladder, guide, seed, n_bootstrap):
     seeds = np.random.SeedSequence(seed).generate_state(len(ladder))
     estimates, relative, intervals, means, tokens, resampling = [], [], [], [], 0, []
     for lam, run_seed in zip(ladder, seeds):
-        result = smc.run_smc(problem.model, list(problem.prompt), problem.completion_length, lam=float(lam),
-                             observable=observable.kind, tokens=sorted(observable.tokens), guide=guide,
-                             guide_strength=float(lam) if guide is not None else 0.0, n_particles=particles,
-                             n_islands=N_ISLANDS, seed=int(run_seed), progress=False)
-        log_tail, relative_se, interval = result.tail_probabilities(problem.thresholds)
-        estimates.append(log_tail), relative.append(relative_se), intervals.append(interval)
+        result = smc.run_smc(
+            problem.model,
+            list(problem.prompt),
+            problem.completion_length,
+            lam=float(lam),
+            observable=observable.kind,
+            tokens=sorted(observable.tokens),
+            guide=guide,
+            guide_strength=float(lam) if guide is not None else 0.0,
+            n_particles=particles,
+            n_islands=N_ISLANDS,
+            seed=int(run_seed),
+            progress=False,
+        )
+        tail, relative_se = result.tail_probabilities(problem.thresholds)
+        estimates.append(tail.log), relative.append(relative_se), intervals.append(tail.log_interval)
         means.append(float(np.sum(np.exp(result.log_weights) * result.phi) / N_ISLANDS))
         tokens += result.tokens
         resampling.append(result.n_resampling.mean())
@@ -167,9 +208,13 @@ def run_smc(problem, budget, ladder, guide, seed, n_bootstrap):
     columns = np.arange(problem.thresholds.size)
     log_estimate = np.array(estimates)[chosen, columns]
     log_interval = np.array(intervals)[chosen, :, columns].T
-    return _comparison(problem, "SMC", tokens, log_estimate / LOG10, log_interval / LOG10), \
-        {"particles": particles, "islands": N_ISLANDS, "weighted_means": means, "run_for_threshold": chosen,
-         "mean_resampling_steps": resampling}
+    return _comparison(problem, "SMC", tokens, logspace.LogEstimate(log_estimate, log_interval)), {
+        "particles": particles,
+        "islands": N_ISLANDS,
+        "weighted_means": means,
+        "run_for_threshold": chosen,
+        "mean_resampling_steps": resampling,
+    }
 
 
 def run_tps(problem, budget, ladder, guide, seed, n_bootstrap):
@@ -181,26 +226,48 @@ def run_tps(problem, budget, ladder, guide, seed, n_bootstrap):
         raise ValueError(f"budget {budget:g} leaves {n_steps} TPS steps per chain; raise the budget")
     biased_seed, zero_seed, bootstrap_seed = np.random.SeedSequence(seed).generate_state(3)
     move = {"guide": guide} if guide is not None else None
-    biased = validation.sample_biased(problem, ladder, sampler="parallel_tempering", n_steps=n_steps,
-                                      n_chains=TPS_CHAINS, seed=int(biased_seed), move=move)
+    biased = validation.sample_biased(
+        problem,
+        ladder,
+        sampler="parallel_tempering",
+        n_steps=n_steps,
+        n_chains=TPS_CHAINS,
+        seed=int(biased_seed),
+        move=move,
+    )
     at_zero = validation.sample_direct(problem, max(int(ZERO_FRACTION * budget) // length, 2), int(zero_seed))
     tokens = validation.generated_tokens(biased) + validation.generated_tokens(at_zero)
     thin = max(1, n_steps // MAX_KEPT_DRAWS)
     settings = reweighting.Settings(n_bootstrap=n_bootstrap)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", reweighting.ReweightingWarning)
-        _, tails, analysis = validation.compare_mbar(problem, [validation.thin_draws(biased, thin), at_zero],
-                                                     tokens=tokens, rng=np.random.default_rng(bootstrap_seed),
-                                                     settings=settings, label="TPS + MBAR")
-    return tails, {"n_steps": n_steps, "thin": thin, "move": "guided" if guide is not None else "forward shooting",
-                   "dropped_biases": [lam for _, lam, _ in analysis.dropped], "messages": list(analysis.messages)}
+    _, tails, analysis = validation.compare_mbar(
+        problem,
+        [validation.thin_draws(biased, thin), at_zero],
+        tokens=tokens,
+        rng=np.random.default_rng(bootstrap_seed),
+        settings=settings,
+        label="TPS + MBAR",
+        warn=False,
+    )
+    return tails, {
+        "n_steps": n_steps,
+        "thin": thin,
+        "move": "guided" if guide is not None else "forward shooting",
+        "dropped_biases": [lam for _, lam, _ in analysis.dropped],
+        "messages": list(analysis.messages),
+    }
 
 
-RUNNERS = {"direct": run_direct, "Gumbel": run_gumbel, "guided IS": run_guided_is, "SMC": run_smc,
-           "TPS + MBAR": run_tps}
+RUNNERS = {
+    "direct": run_direct,
+    "Gumbel": run_gumbel,
+    "guided IS": run_guided_is,
+    "SMC": run_smc,
+    "TPS + MBAR": run_tps,
+}
 
 
 # --------------------------------------------------------------------------- bookkeeping
+
 
 def code_fingerprint() -> str:
     """Hash of this script and of the library modules the methods run: a cell is stale once either changes."""
@@ -227,8 +294,9 @@ def load_cells(path: Path) -> dict[str, dict]:
 
 
 def run_cell(method: str, name: str, problem, ladder, guide, budget: float, seed: int, n_bootstrap: int) -> dict:
-    method_seed = int(np.random.SeedSequence([seed, METHODS.index(method), sorted(problem_specs()).index(name)])
-                      .generate_state(1)[0])
+    method_seed = int(
+        np.random.SeedSequence([seed, METHODS.index(method), sorted(problem_specs()).index(name)]).generate_state(1)[0]
+    )
     wall, cpu = time.perf_counter(), time.process_time()
     try:
         tails, extra = RUNNERS[method](problem, budget, ladder, guide, method_seed, n_bootstrap)
@@ -236,19 +304,34 @@ def run_cell(method: str, name: str, problem, ladder, guide, budget: float, seed
     except ValueError as failure:
         tails, extra, error = None, {}, str(failure)
     seconds = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
-    cell = {"key": cell_key(method, name, budget, seed), "method": method, "problem": name, "budget": budget,
-            "seed": seed, "seconds": seconds, "error": error, "extra": extra}
+    cell = {
+        "key": cell_key(method, name, budget, seed),
+        "method": method,
+        "problem": name,
+        "budget": budget,
+        "seed": seed,
+        "seconds": seconds,
+        "error": error,
+        "extra": extra,
+    }
     if tails is not None:
         covered_with_data = tails.covered & tails.has_data
-        reached = common.reached(tails.log10_estimate, tails.log10_interval) & tails.covered
-        cell.update({
-            "tokens": tails.tokens, "thresholds": tails.thresholds, "log10_exact": tails.log10_exact,
-            "log10_estimate": tails.log10_estimate, "log10_interval": tails.log10_interval,
-            "has_data": tails.has_data, "covered": tails.covered,
-            "deepest_covered_log10_exact": float(tails.log10_exact[covered_with_data].min())
-            if covered_with_data.any() else None,
-            "deepest_reached_log10_exact": float(tails.log10_exact[reached].min()) if reached.any() else None,
-        })
+        reached = logspace.reached(tails.estimate, common.MAX_RELATIVE_HALF_WIDTH) & tails.covered
+        cell.update(
+            {
+                "tokens": tails.tokens,
+                "thresholds": tails.thresholds,
+                "log10_exact": tails.log10_exact,
+                "log10_estimate": tails.log10_estimate,
+                "log10_interval": tails.log10_interval,
+                "has_data": tails.has_data,
+                "covered": tails.covered,
+                "deepest_covered_log10_exact": float(tails.log10_exact[covered_with_data].min())
+                if covered_with_data.any()
+                else None,
+                "deepest_reached_log10_exact": float(tails.log10_exact[reached].min()) if reached.any() else None,
+            }
+        )
     return validation.json_ready(cell)
 
 
@@ -258,8 +341,9 @@ def summarise(cells: list[dict]) -> list[dict]:
     for cell in cells:
         groups.setdefault((cell["problem"], cell["method"], cell["budget"]), []).append(cell)
     rows = []
-    for (problem, method, budget), members in sorted(groups.items(), key=lambda item: (item[0][0], item[0][2],
-                                                                                       METHODS.index(item[0][1]))):
+    for (problem, method, budget), members in sorted(
+        groups.items(), key=lambda item: (item[0][0], item[0][2], METHODS.index(item[0][1]))
+    ):
         ok = [cell for cell in members if cell["error"] is None]
         errors, covered, deepest, reach = [], [], [], []
         for cell in ok:
@@ -268,34 +352,70 @@ def summarise(cells: list[dict]) -> list[dict]:
             exact_tail = np.array(cell["log10_exact"], dtype=np.float64)
             errors += np.abs(estimate - exact_tail)[data].tolist()
             covered += np.array(cell["covered"], dtype=bool)[data].tolist()
-            deepest.append(cell["deepest_covered_log10_exact"] if cell["deepest_covered_log10_exact"] is not None
-                           else 0.0)
-            reach.append(cell["deepest_reached_log10_exact"] if cell["deepest_reached_log10_exact"] is not None
-                         else 0.0)
-        rows.append({
-            "problem": problem, "method": method, "budget": budget, "seeds": len(members), "failed": len(members) - len(ok),
-            "median_abs_log10_error": float(np.median(errors)) if errors else None,
-            "max_abs_log10_error": float(np.max(errors)) if errors else None,
-            "coverage": float(np.mean(covered)) if covered else None, "thresholds_with_data": len(covered),
-            "deepest_covered_log10": float(np.median(deepest)) if deepest else None,
-            "deepest_reached_log10": float(np.median(reach)) if reach else None,
-            "cpu_seconds": float(np.median([cell["seconds"]["cpu"] for cell in members])),
-        })
+            deepest.append(
+                cell["deepest_covered_log10_exact"] if cell["deepest_covered_log10_exact"] is not None else 0.0
+            )
+            reach.append(
+                cell["deepest_reached_log10_exact"] if cell["deepest_reached_log10_exact"] is not None else 0.0
+            )
+        rows.append(
+            {
+                "problem": problem,
+                "method": method,
+                "budget": budget,
+                "seeds": len(members),
+                "failed": len(members) - len(ok),
+                "median_abs_log10_error": float(np.median(errors)) if errors else None,
+                "max_abs_log10_error": float(np.max(errors)) if errors else None,
+                "coverage": float(np.mean(covered)) if covered else None,
+                "thresholds_with_data": len(covered),
+                "deepest_covered_log10": float(np.median(deepest)) if deepest else None,
+                "deepest_reached_log10": float(np.median(reach)) if reach else None,
+                "cpu_seconds": float(np.median([cell["seconds"]["cpu"] for cell in members])),
+            }
+        )
     return rows
 
 
-COLUMNS = [("problem", "s"), ("method", "s"), ("budget", ".0e"), ("seeds", "d"), ("median |log10 err|", ".2f"),
-           ("max |log10 err|", ".2f"), ("coverage", ".2f"), ("n", "d"), ("deepest covered", ".1f"), ("reach", ".1f"), ("CPU s", ".1f")]
+COLUMNS = [
+    ("problem", "s"),
+    ("method", "s"),
+    ("budget", ".0e"),
+    ("seeds", "d"),
+    ("median |log10 err|", ".2f"),
+    ("max |log10 err|", ".2f"),
+    ("coverage", ".2f"),
+    ("n", "d"),
+    ("deepest covered", ".1f"),
+    ("reach", ".1f"),
+    ("CPU s", ".1f"),
+]
 
 
 def table(rows: list[dict]) -> str:
-    return common.format_table(COLUMNS, [(row["problem"], row["method"], row["budget"], row["seeds"],
-                                          row["median_abs_log10_error"], row["max_abs_log10_error"], row["coverage"],
-                                          row["thresholds_with_data"], row["deepest_covered_log10"], row["deepest_reached_log10"],
-                                          row["cpu_seconds"]) for row in rows])
+    return common.format_table(
+        COLUMNS,
+        [
+            (
+                row["problem"],
+                row["method"],
+                row["budget"],
+                row["seeds"],
+                row["median_abs_log10_error"],
+                row["max_abs_log10_error"],
+                row["coverage"],
+                row["thresholds_with_data"],
+                row["deepest_covered_log10"],
+                row["deepest_reached_log10"],
+                row["cpu_seconds"],
+            )
+            for row in rows
+        ],
+    )
 
 
 # --------------------------------------------------------------------------- main
+
 
 def arguments():
     parser = common.parser(__doc__, RESULTS)
@@ -319,8 +439,13 @@ def main() -> None:
     fingerprint = code_fingerprint()
     cells = {} if args.smoke else load_cells(args.output)
     specs = problem_specs()
-    planned = [(budget, name, seed, method) for budget in args.budgets for name in args.problems
-               for seed in args.seeds for method in args.methods]
+    planned = [
+        (budget, name, seed, method)
+        for budget in args.budgets
+        for name in args.problems
+        for seed in args.seeds
+        for method in args.methods
+    ]
     for budget, name, seed, method in planned:
         key = cell_key(method, name, budget, seed)
         if key in cells and cells[key].get("code") == fingerprint:
@@ -329,9 +454,11 @@ def main() -> None:
         ladder = validation.bias_ladder(problem.exact_tilted_mean, 0.75 * problem.completion_length)
         cell = run_cell(method, name, problem, ladder, specs[name]["guide"], budget, seed, args.n_bootstrap)
         cells[key] = {**cell, "code": fingerprint, "ladder": validation.json_ready(ladder)}
-        status = cell["error"] or (f"covered {sum(c and d for c, d in zip(cell['covered'], cell['has_data']))}/"
-                                   f"{sum(cell['has_data'])} with data, deepest covered "
-                                   f"10^{cell['deepest_covered_log10_exact']}, reach 10^{cell['deepest_reached_log10_exact']}")
+        status = cell["error"] or (
+            f"covered {sum(c and d for c, d in zip(cell['covered'], cell['has_data']))}/"
+            f"{sum(cell['has_data'])} with data, deepest covered "
+            f"10^{cell['deepest_covered_log10_exact']}, reach 10^{cell['deepest_reached_log10_exact']}"
+        )
         print(f"{key}: {cell['seconds']['cpu']:.1f} CPU-s; {status}", flush=True)
         write(args, machine, fingerprint, cells, specs)
     rows = write(args, machine, fingerprint, cells, specs)
@@ -344,11 +471,16 @@ def write(args, machine, fingerprint, cells, specs) -> list[dict]:
     run = {(cell["method"], cell["problem"], cell["budget"]) for cell in current}
     wanted = [(method, name, budget) for method in METHODS for name in specs for budget in (1e6, 1e7)]
     results = {
-        "cells": list(cells.values()), "summary": rows, "code": fingerprint,
+        "cells": list(cells.values()),
+        "summary": rows,
+        "code": fingerprint,
         "stale_cells": sorted(key for key, cell in cells.items() if cell.get("code") != fingerprint),
-        "not_run": {"embedded model": "not implemented: needs a ≥ 1e7-token direct reference sample",
-                    "issue cells (method, problem, budget) without a current result":
-                        [list(item) for item in wanted if item not in run]},
+        "not_run": {
+            "embedded model": "not implemented: needs a ≥ 1e7-token direct reference sample",
+            "issue cells (method, problem, budget) without a current result": [
+                list(item) for item in wanted if item not in run
+            ],
+        },
         "problems": {name: {key: value for key, value in spec.items()} for name, spec in specs.items()},
     }
     common.write_results(args.output, "estimators", vars(args), results, machine)

@@ -25,14 +25,14 @@ mechanisms (a rare loop that takes over: the forecast from the bulk is far too l
 it, and nothing in the direct samples tells which. Integer-valued φ puts ties among the top
 order statistics, so the fit needs at least two distinct values among them.
 """
+
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from rarelib import diagnostics
+from rarelib import diagnostics, logspace
 from rarelib.generation import check_positive_int
 
 DEFAULT_TOP = 10
@@ -86,26 +86,24 @@ def log_tail(gumbel: GumbelFit, thresholds) -> np.ndarray:
 
 @dataclass(frozen=True)
 class GumbelTail:
-    """Forecast tails at thresholds (A,): log_estimate (A,), log_interval (2, A) (percentile bootstrap of the fit),
-    the fit itself, and failed: bootstrap resamples whose top samples were all equal (left out)."""
+    """Forecast tails at thresholds (A,): estimate, a :class:`~rarelib.logspace.LogEstimate` (A,) whose interval is
+    the percentile bootstrap of the fit; the fit itself; failed: bootstrap resamples that could not be fitted."""
 
     thresholds: np.ndarray
-    log_estimate: np.ndarray
-    log_interval: np.ndarray
+    estimate: logspace.LogEstimate
     fit: GumbelFit
     failed: int
 
-    @property
-    def log10(self) -> np.ndarray:
-        return self.log_estimate / math.log(10.0)
 
-    @property
-    def log10_interval(self) -> np.ndarray:
-        return self.log_interval / math.log(10.0)
-
-
-def tail_probabilities(phi, thresholds, *, rng: np.random.Generator, top: int = DEFAULT_TOP,
-                       n_bootstrap: int = 200, level: float = diagnostics.DEFAULT_LEVEL) -> GumbelTail:
+def tail_probabilities(
+    phi,
+    thresholds,
+    *,
+    rng: np.random.Generator,
+    top: int = DEFAULT_TOP,
+    n_bootstrap: int = 200,
+    level: float = diagnostics.DEFAULT_LEVEL,
+) -> GumbelTail:
     """Gumbel-tail forecast of P(φ ≥ a) from direct samples phi (n,) at thresholds (A,), with a bootstrap interval."""
     values = _check_samples(phi)
     thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
@@ -120,4 +118,4 @@ def tail_probabilities(phi, thresholds, *, rng: np.random.Generator, top: int = 
     if len(replicas) < 2:
         raise ValueError(f"only {len(replicas)} of {n_bootstrap} bootstrap resamples could be fitted; raise top")
     interval = diagnostics.log_percentile_interval(np.array(replicas), level)
-    return GumbelTail(thresholds, log_tail(gumbel, thresholds), interval, gumbel, failed)
+    return GumbelTail(thresholds, logspace.LogEstimate(log_tail(gumbel, thresholds), interval), gumbel, failed)

@@ -18,7 +18,7 @@ Stages (each a small function):
    stratified variance (the n_k are fixed, so the variance is Σ_k n_k Var_k(w 1[φ ≥ a]) / N²) and a
    96% interval by the delta method on log P (or a stratified percentile bootstrap). The Kish
    effective sample size of the weights inside each event measures how many samples carry it;
-   where it falls below ``min_ess`` the threshold is *unresolved* and an
+   where it falls below ``min_ess`` an
    :class:`ImportanceWeightWarning` says so: a few weights then dominate and the error bar is
    itself unreliable. :func:`log_partition` gives log Z(λ) = log E_{p_M}[e^{−λφ}] the same way.
 
@@ -29,15 +29,16 @@ after each, and a call with the same arguments resumes after the last complete b
 :mod:`rarelib.direct`). References: Wu & Hilton 2024 (importance sampling with token-level
 tilted proposals to estimate rare-output probabilities); Owen & Zhou 2000 (defensive mixtures).
 """
+
 from __future__ import annotations
 
 import json
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -45,10 +46,16 @@ from scipy import stats
 from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
-from rarelib import diagnostics, storage
+from rarelib import diagnostics, logspace, storage
 from rarelib import observables as obs
 from rarelib.generation import (
-    Guidance, check_completion_length, check_positive_int, check_seed, encode_prompt, prompt_token_ids, regrow,
+    Guidance,
+    check_completion_length,
+    check_positive_int,
+    check_seed,
+    encode_prompt,
+    prompt_token_ids,
+    regrow,
 )
 from rarelib.guides import make_guide
 from rarelib.models import CausalLM, fingerprint
@@ -81,14 +88,21 @@ class GuidedSamples:
     tokens: int
     attrs: dict = field(default_factory=dict)
 
-    def select(self, k: int) -> "GuidedSamples":
+    def select(self, k: int) -> GuidedSamples:
         """The samples of strength ``k`` alone, as a one-strength design (plain importance sampling)."""
         if not 0 <= k < len(self.strengths):
             raise ValueError(f"k must index one of the {len(self.strengths)} strengths; got {k!r}")
         rows = self.strength_index == k
-        return GuidedSamples(self.phi[rows], self.log_p[rows], self.log_q[rows][:, [k]],
-                             np.zeros(int(rows.sum()), dtype=np.int64), self.strengths[[k]], self.counts[[k]],
-                             int(self.tokens * rows.sum() // max(len(rows), 1)), {**self.attrs, "selected": int(k)})
+        return GuidedSamples(
+            self.phi[rows],
+            self.log_p[rows],
+            self.log_q[rows][:, [k]],
+            np.zeros(int(rows.sum()), dtype=np.int64),
+            self.strengths[[k]],
+            self.counts[[k]],
+            int(self.tokens * rows.sum() // max(len(rows), 1)),
+            {**self.attrs, "selected": int(k)},
+        )
 
 
 def _check_design(strengths, n_per_strength) -> tuple[np.ndarray, np.ndarray]:
@@ -101,14 +115,17 @@ def _check_design(strengths, n_per_strength) -> tuple[np.ndarray, np.ndarray]:
     if counts.size == 1:
         counts = np.full(values.size, counts.item())
     if counts.shape != values.shape or not all(isinstance(c, (int, np.integer)) and c >= 1 for c in counts.tolist()):
-        raise ValueError(f"n_per_strength must be a positive integer or one per strength ({values.size}); "
-                         f"got {n_per_strength!r}")
+        raise ValueError(
+            f"n_per_strength must be a positive integer or one per strength ({values.size}); got {n_per_strength!r}"
+        )
     return values, counts.astype(np.int64)
 
 
 def _plan(counts: np.ndarray, batch_size: int) -> list[tuple[int, int]]:
     """The batches of a design: (strength index k, rows), strength by strength."""
-    return [(k, min(batch_size, int(n) - start)) for k, n in enumerate(counts) for start in range(0, int(n), batch_size)]
+    return [
+        (k, min(batch_size, int(n) - start)) for k, n in enumerate(counts) for start in range(0, int(n), batch_size)
+    ]
 
 
 def sample_guided(
@@ -136,11 +153,18 @@ def sample_guided(
     batch_size = check_positive_int("batch_size", batch_size)
     chosen = obs.get_observables([observable])
     guide_object = make_guide(lm, guide, values)
-    config = {"model": lm.name, storage.FINGERPRINT_KEY: fingerprint(lm), "prompt_ids": prompt_ids.tolist(),
-              "completion_length": length, "observable": list(chosen)[0],
-              "guide": guide if isinstance(guide, str) else sorted(int(t) for t in guide),
-              "strengths": values.tolist(), "n_per_strength": counts.tolist(), "batch_size": batch_size,
-              "seed": check_seed(seed)}
+    config = {
+        "model": lm.name,
+        storage.FINGERPRINT_KEY: fingerprint(lm),
+        "prompt_ids": prompt_ids.tolist(),
+        "completion_length": length,
+        "observable": list(chosen)[0],
+        "guide": guide if isinstance(guide, str) else sorted(int(t) for t in guide),
+        "strengths": values.tolist(),
+        "n_per_strength": counts.tolist(),
+        "batch_size": batch_size,
+        "seed": check_seed(seed),
+    }
     generator = torch.Generator().manual_seed(config["seed"])
     plan = _plan(counts, batch_size)
     first = 0
@@ -149,37 +173,78 @@ def sample_guided(
         first = _resume(out, config, generator)
     context = encode_prompt(lm, prompt_ids)
     batches = [] if out is None else [storage.load_arrays(_batch_path(out, i)) for i in range(first)]
-    with tqdm(total=int(counts.sum()), initial=sum(rows for _, rows in plan[:first]), disable=not progress,
-              unit="completion", desc="guided IS") as bar:
+    with tqdm(
+        total=int(counts.sum()),
+        initial=sum(rows for _, rows in plan[:first]),
+        disable=not progress,
+        unit="completion",
+        desc="guided IS",
+    ) as bar:
         for index in range(first, len(plan)):
             k, rows = plan[index]
             arrays = _draw_batch(lm, context, guide_object, values, k, rows, length, chosen, generator)
             if out is not None:
-                storage.save_arrays(_batch_path(out, index), {**arrays, "config": np.array(json.dumps(config)),
-                                                               "generator_state": generator.get_state().numpy()})
+                storage.save_arrays(
+                    _batch_path(out, index),
+                    {
+                        **arrays,
+                        "config": np.array(json.dumps(config)),
+                        "generator_state": generator.get_state().numpy(),
+                    },
+                )
             batches.append(arrays)
             bar.update(rows)
     joined = {key: np.concatenate([batch[key] for batch in batches]) for key in ("phi", "log_p", "log_q", "k")}
-    return GuidedSamples(joined["phi"], joined["log_p"], joined["log_q"], joined["k"].astype(np.int64), values, counts,
-                         int(counts.sum()) * length, config)
+    return GuidedSamples(
+        joined["phi"],
+        joined["log_p"],
+        joined["log_q"],
+        joined["k"].astype(np.int64),
+        values,
+        counts,
+        int(counts.sum()) * length,
+        config,
+    )
 
 
-def _draw_batch(lm, context, guide, strengths: np.ndarray, k: int, rows: int, length: int, chosen,
-                generator: torch.Generator) -> dict[str, np.ndarray]:
+def _draw_batch(
+    lm, context, guide, strengths: np.ndarray, k: int, rows: int, length: int, chosen, generator: torch.Generator
+) -> dict[str, np.ndarray]:
     """One batch of ``rows`` completions from the guide at strengths[k]: φ, log p, log q under every strength."""
     uniforms = torch.rand((rows, length), generator=generator, dtype=torch.float64)
     start = torch.zeros((rows, length), dtype=torch.int64)
     statistics = torch.zeros((rows, length, guide.n_statistics))
     strength = torch.full((rows,), float(strengths[k]), dtype=torch.float64)
-    grown = regrow(lm, context, start, start.float(), torch.zeros(rows, dtype=torch.int64), uniforms,
-                   guidance=Guidance(guide, strength, statistics))
+    grown = regrow(
+        lm,
+        context,
+        start,
+        start.float(),
+        torch.zeros(rows, dtype=torch.int64),
+        uniforms,
+        guidance=Guidance(guide, strength, statistics),
+    )
     phi = obs.evaluate(chosen, lm, context.ids.cpu(), grown.completions, grown.token_logprobs)[list(chosen)[0]]
     log_p = grown.token_logprobs.double().sum(dim=1)
-    log_q = torch.stack([log_p - guide.log_importance(grown.completions, grown.token_logprobs, grown.guide_statistics,
-                                                      torch.full((rows,), float(s), dtype=torch.float64)).sum(dim=1)
-                         for s in strengths], dim=1)
-    return {"phi": np.asarray(phi, dtype=np.float64), "log_p": log_p.numpy(), "log_q": log_q.numpy(),
-            "k": np.full(rows, k, dtype=np.int64)}
+    log_q = torch.stack(
+        [
+            log_p
+            - guide.log_importance(
+                grown.completions,
+                grown.token_logprobs,
+                grown.guide_statistics,
+                torch.full((rows,), float(s), dtype=torch.float64),
+            ).sum(dim=1)
+            for s in strengths
+        ],
+        dim=1,
+    )
+    return {
+        "phi": np.asarray(phi, dtype=np.float64),
+        "log_p": log_p.numpy(),
+        "log_q": log_q.numpy(),
+        "k": np.full(rows, k, dtype=np.int64),
+    }
 
 
 def _batch_path(folder: Path, index: int) -> Path:
@@ -199,6 +264,7 @@ def _resume(folder: Path, config: dict, generator: torch.Generator) -> int:
 
 
 # --------------------------------------------------------------------------- weights
+
 
 def log_weights(samples: GuidedSamples, combine: str = "balance") -> np.ndarray:
     """(N,) log importance weights of p_M: ``"balance"`` log p − log Σ_k (n_k/N) q_k (multiple importance
@@ -239,41 +305,30 @@ def _stratified_log_mean(log_values: np.ndarray, strata: np.ndarray, counts: np.
 
 
 @dataclass(frozen=True)
-class TailEstimate:
-    """P(φ ≥ a) (or ≤) by importance sampling at thresholds (A,); logs natural, −inf where no sample is in the event.
+class ImportanceTail:
+    """P(φ ≥ a) (or ≤) by importance sampling at thresholds (A,).
 
-    log_estimate (A,), relative_se (A,) the standard error of the estimate over the estimate (delta-method
-    standard error of log P), log_interval (2, A) the ``level`` interval, ess (A,) the Kish effective sample size
-    of the weights inside each event, resolved (A,) ess ≥ min_ess; ess_total: of all N weights; n: N.
+    estimate: the :class:`~rarelib.logspace.LogEstimate` (A,) (log −inf where no sample is in the event, its
+    interval then [−inf, −inf]); relative_se (A,): the standard error over the estimate (the delta-method standard
+    error of log P); ess (A,): Kish's effective sample size of the weights inside each event; enough_ess (A,):
+    ess ≥ min_ess; ess_total: of all N weights; n: N; messages: what the warning said, if it warned.
     """
 
     thresholds: np.ndarray
-    log_estimate: np.ndarray
+    estimate: logspace.LogEstimate
     relative_se: np.ndarray
-    log_interval: np.ndarray
     ess: np.ndarray
-    resolved: np.ndarray
+    enough_ess: np.ndarray
     ess_total: float
     n: int
-    level: float
     messages: tuple[str, ...] = ()
-
-    @property
-    def log10(self) -> np.ndarray:
-        return self.log_estimate / math.log(10.0)
-
-    @property
-    def log10_interval(self) -> np.ndarray:
-        return self.log_interval / math.log(10.0)
 
 
 def _event_log_values(log_w: np.ndarray, phi: np.ndarray, thresholds: np.ndarray, side: str) -> np.ndarray:
-    if side == "upper":
+    if logspace.check_side(side) == "upper":
         inside = phi[:, None] >= thresholds[None, :]
-    elif side == "lower":
-        inside = phi[:, None] <= thresholds[None, :]
     else:
-        raise ValueError(f"side={side!r}; use 'upper' for P(φ ≥ a) or 'lower' for P(φ ≤ a)")
+        inside = phi[:, None] <= thresholds[None, :]
     return np.where(inside, log_w[:, None], -np.inf)
 
 
@@ -293,10 +348,18 @@ def _delta_interval(log_estimate: np.ndarray, relative_se: np.ndarray, level: fl
 
 
 def tail_probabilities(
-    samples: GuidedSamples, thresholds, *, side: str = "upper", combine: str = "balance",
-    level: float = diagnostics.DEFAULT_LEVEL, interval: str = "delta", min_ess: float = DEFAULT_MIN_ESS,
-    rng: np.random.Generator | None = None, n_bootstrap: int = 200, warn: bool = True,
-) -> TailEstimate:
+    samples: GuidedSamples,
+    thresholds,
+    *,
+    side: str = "upper",
+    combine: str = "balance",
+    level: float = diagnostics.DEFAULT_LEVEL,
+    interval: str = "delta",
+    min_ess: float = DEFAULT_MIN_ESS,
+    rng: np.random.Generator | None = None,
+    n_bootstrap: int = 200,
+    warn: bool = True,
+) -> ImportanceTail:
     """P(φ ≥ a) (``side="upper"``) or P(φ ≤ a) under p_M from guided samples; thresholds (A,).
 
     interval: ``"delta"`` (normal on log P with the stratified standard error) or ``"bootstrap"``
@@ -317,28 +380,44 @@ def tail_probabilities(
             raise ValueError("interval='bootstrap' needs rng=np.random.default_rng(seed)")
         replicas = np.empty((check_positive_int("n_bootstrap", n_bootstrap), thresholds.size))
         for r in range(len(replicas)):
-            rows = np.concatenate([rng.choice(np.flatnonzero(samples.strength_index == k), size=int(n_k))
-                                   for k, n_k in enumerate(samples.counts)])
+            rows = np.concatenate(
+                [
+                    rng.choice(np.flatnonzero(samples.strength_index == k), size=int(n_k))
+                    for k, n_k in enumerate(samples.counts)
+                ]
+            )
             replicas[r] = logsumexp(log_values[rows], axis=0) - math.log(samples.counts.sum())
         log_interval = diagnostics.log_percentile_interval(replicas, level)
     has_data = np.isfinite(log_estimate)
-    resolved = has_data & (ess >= min_ess)
+    enough_ess = has_data & (ess >= min_ess)
     messages = ()
-    if np.any(has_data & ~resolved):
-        weak = thresholds[has_data & ~resolved]
-        messages = (f"{weak.size} thresholds ({weak.min():g} … {weak.max():g}) rest on fewer than {min_ess:g} "
-                    "effective samples: a few weights dominate, and the interval there is not to be trusted",)
+    if np.any(has_data & ~enough_ess):
+        weak = thresholds[has_data & ~enough_ess]
+        messages = (
+            f"{weak.size} thresholds ({weak.min():g} … {weak.max():g}) rest on fewer than {min_ess:g} "
+            "effective samples: a few weights dominate, and the interval there is not to be trusted",
+        )
         if warn:
             warnings.warn(messages[0], ImportanceWeightWarning, stacklevel=2)
-    return TailEstimate(thresholds, log_estimate, relative_se, log_interval, ess, resolved,
-                        float(np.exp(2 * logsumexp(log_w) - logsumexp(2 * log_w))), int(samples.counts.sum()), level,
-                        messages)
+    return ImportanceTail(
+        thresholds,
+        logspace.LogEstimate(log_estimate, log_interval),
+        relative_se,
+        ess,
+        enough_ess,
+        float(np.exp(2 * logsumexp(log_w) - logsumexp(2 * log_w))),
+        int(samples.counts.sum()),
+        messages,
+    )
 
 
-def log_partition(samples: GuidedSamples, lambdas, *, combine: str = "balance",
-                  level: float = diagnostics.DEFAULT_LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """log Z(λ) = log E_{p_M}[e^{−λφ}] for λ (J,): estimates (J,), relative standard errors (J,), intervals (2, J)."""
+def log_partition(
+    samples: GuidedSamples, lambdas, *, combine: str = "balance", level: float = diagnostics.DEFAULT_LEVEL
+) -> tuple[logspace.LogEstimate, np.ndarray]:
+    """Z(λ) = E_{p_M}[e^{−λφ}] for λ (J,): the estimate (J,) with its delta-method ``level`` interval, and the
+    relative standard errors (J,)."""
     lambdas = _check_thresholds(lambdas)
     log_values = log_weights(samples, combine)[:, None] - lambdas[None, :] * samples.phi[:, None]
     log_estimate, relative_se, _ = _stratified_log_mean(log_values, samples.strength_index, samples.counts)
-    return log_estimate, relative_se, _delta_interval(log_estimate, relative_se, diagnostics.check_level(level))
+    interval = _delta_interval(log_estimate, relative_se, diagnostics.check_level(level))
+    return logspace.LogEstimate(log_estimate, interval), relative_se

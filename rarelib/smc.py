@@ -23,11 +23,12 @@ variance of the Ẑ_m over M gives an unbiased variance estimate of the mean and
 interval (the "island" estimator of Vergé et al. 2015); intervals are reported on log Z by the
 delta method. Token cost: M·N·L sampled tokens. A run is a function of (arguments, seed).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -35,9 +36,13 @@ from scipy import stats
 from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
-from rarelib import diagnostics
+from rarelib import diagnostics, logspace
 from rarelib.generation import (
-    check_completion_length, check_positive_int, check_seed, prompt_token_ids, sample_tokens,
+    check_completion_length,
+    check_positive_int,
+    check_seed,
+    prompt_token_ids,
+    sample_tokens,
 )
 from rarelib.guides import make_guide
 from rarelib.models import CausalLM
@@ -73,18 +78,18 @@ def increment(kind: str, tokens: Sequence[int] = ()) -> Callable:
 class SMCResult:
     """One SMC run of M islands × N particles at bias λ.
 
-    log_z: log of the mean of the islands' Ẑ_m; log_z_islands (M,); relative_se: sd(Ẑ_m)/(√M · mean), the
-    delta-method standard error of log Ẑ; log_interval (2,): the ``level`` Student-t interval on log Z.
+    z: Z(λ) as a 0-d :class:`~rarelib.logspace.LogEstimate`, the mean of the islands' Ẑ_m with its ``level``
+    Student-t interval (on log Z, by the delta method); log_z_islands (M,); relative_se: sd(Ẑ_m)/(√M · mean), the
+    standard error of log Ẑ.
     n_resampling (M,) int: resampling steps per island. phi (M, N) float64: φ of the final particles;
     log_weights (M, N): their final log weights, normalised within each island (logsumexp 0).
     ess_history (L, M): the islands' ESS fraction before each resampling decision. tokens: M·N·L.
     """
 
     lam: float
-    log_z: float
+    z: logspace.LogEstimate
     log_z_islands: np.ndarray
     relative_se: float
-    log_interval: np.ndarray
     n_resampling: np.ndarray
     phi: np.ndarray
     log_weights: np.ndarray
@@ -92,12 +97,16 @@ class SMCResult:
     tokens: int
     level: float
 
-    def tail_probabilities(self, thresholds, side: str = "upper") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """P(φ ≥ a) (or ≤) under p_M from the final particles, thresholds (A,): log estimates (A,), relative
-        standard errors (A,), ``level`` Student-t intervals (2, A) over islands (−inf where no particle is in)."""
+    @property
+    def log_z(self) -> float:
+        """log Ẑ(λ), the log of the mean of the islands' estimates."""
+        return float(self.z.log)
+
+    def tail_probabilities(self, thresholds, side: str = "upper") -> tuple[logspace.LogEstimate, np.ndarray]:
+        """P(φ ≥ a) (or ≤) under p_M from the final particles, thresholds (A,): the estimate (A,) with ``level``
+        Student-t intervals over islands (−inf where no particle is in the event), and relative standard errors."""
         thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
-        if side not in ("upper", "lower"):
-            raise ValueError(f"side={side!r}; use 'upper' for P(φ ≥ a) or 'lower' for P(φ ≤ a)")
+        logspace.check_side(side)
         inside = (self.phi[..., None] >= thresholds) if side == "upper" else (self.phi[..., None] <= thresholds)
         log_terms = np.where(inside, (self.log_weights + self.lam * self.phi)[..., None], -np.inf)  # (M, N, A)
         with np.errstate(divide="ignore"):
@@ -105,8 +114,8 @@ class SMCResult:
         return _island_mean(per_island, self.level)
 
 
-def _island_mean(log_values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """log of the mean over islands of exp(log_values) (M, ...), its relative standard error and t interval."""
+def _island_mean(log_values: np.ndarray, level: float) -> tuple[logspace.LogEstimate, np.ndarray]:
+    """The mean over islands of exp(log_values) (M, ...) with its t interval, and its relative standard error."""
     n_islands = log_values.shape[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         shift = np.max(log_values, axis=0)
@@ -117,7 +126,7 @@ def _island_mean(log_values: np.ndarray, level: float) -> tuple[np.ndarray, np.n
         log_mean = np.where(mean > 0, np.log(mean) + finite, -np.inf)
         t = stats.t.ppf((1.0 + level) / 2.0, n_islands - 1)
         half = np.where(np.isfinite(log_mean), t * relative_se, 0.0)
-    return log_mean, relative_se, np.stack([log_mean - half, log_mean + half])
+    return logspace.LogEstimate(log_mean, np.stack([log_mean - half, log_mean + half])), relative_se
 
 
 def _select_rows(cache, rows: torch.Tensor):
@@ -156,11 +165,14 @@ def run_smc(
     n_particles = check_positive_int("n_particles", n_particles)
     n_islands = check_positive_int("n_islands", n_islands)
     if n_islands < 2 or n_particles < 2:
-        raise ValueError(f"n_islands and n_particles must be ≥ 2 (the variance is estimated over islands); "
-                         f"got {n_islands} and {n_particles}")
+        raise ValueError(
+            f"n_islands and n_particles must be ≥ 2 (the variance is estimated over islands); "
+            f"got {n_islands} and {n_particles}"
+        )
     if not 0.0 <= resample_fraction <= 1.0:
-        raise ValueError(f"resample_fraction must lie in [0, 1] (0: never resample, 1: every step); "
-                         f"got {resample_fraction!r}")
+        raise ValueError(
+            f"resample_fraction must lie in [0, 1] (0: never resample, 1: every step); got {resample_fraction!r}"
+        )
     if not math.isfinite(lam):
         raise ValueError(f"lam must be a finite number; got {lam!r}")
     level = diagnostics.check_level(level)
@@ -213,8 +225,12 @@ def run_smc(
             ancestors = torch.arange(rows).view(n_islands, n_particles)
             ancestors[resample] = picked + (torch.nonzero(resample)[:, 0] * n_particles)[:, None]
             ancestors = ancestors.reshape(-1)
-            completions, phi, log_twist, previous = (completions[ancestors], phi[ancestors], log_twist[ancestors],
-                                                     previous[ancestors])
+            completions, phi, log_twist, previous = (
+                completions[ancestors],
+                phi[ancestors],
+                log_twist[ancestors],
+                previous[ancestors],
+            )
             log_w = torch.where(resample[island_of], torch.zeros_like(log_w), log_w)[ancestors]
             cache = _select_rows(cache, ancestors.to(lm.device))
         step_logits, cache = lm.logits(completions[:, -1:].to(lm.device), cache)
@@ -222,8 +238,17 @@ def run_smc(
     by_island = log_w.view(n_islands, n_particles)
     log_z += by_island.logsumexp(dim=1) - math.log(n_particles)
     log_z_islands = log_z.numpy()
-    log_mean, relative_se, interval = _island_mean(log_z_islands[:, None], level)
+    z, relative_se = _island_mean(log_z_islands, level)
     normalised = (by_island - by_island.logsumexp(dim=1, keepdim=True)).numpy()
-    return SMCResult(float(lam), float(log_mean[0]), log_z_islands, float(relative_se[0]), interval[:, 0],
-                     n_resampling, phi.view(n_islands, n_particles).numpy(), normalised, ess_history, rows * length,
-                     level)
+    return SMCResult(
+        float(lam),
+        z,
+        log_z_islands,
+        float(relative_se),
+        n_resampling,
+        phi.view(n_islands, n_particles).numpy(),
+        normalised,
+        ess_history,
+        rows * length,
+        level,
+    )

@@ -6,10 +6,12 @@ is compared with the truth within 5 bootstrap half-widths (the fitted line's slo
 ≈ 1/√400 = 5%, giving ≈ 0.35 nats at that depth, so the bound is ≈ 10 standard errors away: a false
 failure is far rarer than 1e-3).
 """
+
 import numpy as np
 import pytest
 
-from rarelib import exact, gumbel_tail, validation
+from rarelib import gumbel_tail
+from rarelib.exact import solvable, validation
 
 
 def test_fit_recovers_location_and_scale_from_exact_quantiles():
@@ -26,14 +28,14 @@ def test_extrapolates_a_gumbel_sample():
     phi = rng.gumbel(2.0, 1.5, size=20_000)
     threshold = 2.0 - 1.5 * np.log(-np.log1p(-1e-6))  # P(φ ≥ a) = 1e-6
     tail = gumbel_tail.tail_probabilities(phi, [threshold], rng=rng, top=400, n_bootstrap=100)
-    half_width = (tail.log_interval[1, 0] - tail.log_interval[0, 0]) / 2
-    assert abs(tail.log_estimate[0] - np.log(1e-6)) < max(5 * half_width, 0.0) and half_width < 2.0
+    half_width = (tail.estimate.log_interval[1, 0] - tail.estimate.log_interval[0, 0]) / 2
+    assert abs(tail.estimate.log[0] - np.log(1e-6)) < max(5 * half_width, 0.0) and half_width < 2.0
 
 
 def test_forecasts_impossible_events_on_a_bounded_count():
     """A count of loop tokens cannot exceed L; the Gumbel law has no upper end, so it forecasts P(φ ≥ L + 1) > 0."""
     model = validation.repetition_loop_lm(5, 0.1, 0.005, np.random.default_rng(1))
-    problem = validation.Problem(model, "bca", 10, exact.AdditiveObservable("token_count", {0}))
+    problem = validation.Problem(model, "bca", 10, solvable.AdditiveObservable("token_count", {0}))
     phi = validation.sample_direct(problem, 2000, seed=0).posterior["phi"].values.ravel()
     fitted = gumbel_tail.fit(phi, 20)
     assert np.isfinite(gumbel_tail.log_tail(fitted, [11.0])[0])
