@@ -2,7 +2,9 @@
 
 The core workflow, one module per stage of the data flow:
 ``models`` (load a causal LM) → ``observables`` → samplers: ``direct``, ``generation`` (the
-batched regrowth kernel), ``tps`` with its moves in ``guides``, and ``tilting`` → ``reweighting``
+batched regrowth kernel), ``tps`` with its moves in ``guides``, and ``tilting``; beside TPS the estimators
+``importance`` (guided importance sampling, multiple importance sampling), ``smc`` (twisted sequential
+Monte Carlo) and ``gumbel_tail`` (Gumbel-tail forecasting) → ``reweighting``
 (MBAR) and ``diagnostics`` → ``storage``, ``workflow`` (cached standard runs), ``plots``, with
 ``params`` for the chapters' parameters.
 
@@ -22,6 +24,9 @@ _SUBMODULES = (
     "direct",
     "tps",
     "guides",
+    "importance",
+    "smc",
+    "gumbel_tail",
     "tilting",
     "reweighting",
     "diagnostics",
