@@ -46,6 +46,21 @@ import torch
 
 from rarelib.models import CausalLM
 
+__all__ = [
+    "check_completion_length",
+    "check_positive_int",
+    "check_seed",
+    "check_temperature",
+    "encode_prompt",
+    "Guidance",
+    "prompt_token_ids",
+    "PromptContext",
+    "regrow",
+    "Regrowth",
+    "sample_tokens",
+    "score",
+]
+
 
 class PromptContext(NamedTuple):
     """A prompt run through the model once: ids (P,), next_logits (V,) for completion position 0, cache (batch 1)."""

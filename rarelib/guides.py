@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+__all__ = ["ClassGuide", "make_guide", "TemperatureGuide"]
+
 
 @dataclass(frozen=True)
 class ClassGuide:

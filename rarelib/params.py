@@ -21,6 +21,29 @@ from typing import Any
 from rarelib.generation import check_positive_int, check_seed, check_temperature
 from rarelib.models import REPO_ROOT
 
+__all__ = [
+    "BIAS_SIGNS",
+    "chapter_cells",
+    "chapter_fingerprint",
+    "chapter_library_files",
+    "check",
+    "check_names",
+    "check_notebook",
+    "check_profile",
+    "CHECKS",
+    "defaults",
+    "GUIDES",
+    "LIBRARY_DIR",
+    "library_imports",
+    "NOT_LITERAL",
+    "NOTEBOOK_DIR",
+    "PLAIN_VALUES",
+    "POSITIVE_INTEGERS",
+    "PROFILE_DIR",
+    "profile_file",
+    "PROFILES",
+]
+
 PROFILES = ("quick", "paper")
 PROFILE_DIR = REPO_ROOT / "profiles"
 LIBRARY_DIR = REPO_ROOT / "rarelib"

@@ -44,6 +44,40 @@ from rarelib import __version__, diagnostics, logspace, storage
 logging.getLogger("pymbar").setLevel(logging.ERROR)
 import pymbar  # noqa: E402  (imported after its logger is silenced)
 
+__all__ = [
+    "Analysis",
+    "analyze",
+    "bootstrap",
+    "Chains",
+    "DIRECT_SAMPLER",
+    "expectation",
+    "exponential_averaging_log_z",
+    "first_half",
+    "first_half_comparison",
+    "fit_mbar",
+    "linked_to_unbiased",
+    "load_all",
+    "load_chains",
+    "log_bin_probabilities",
+    "log_partition",
+    "log_tail_probabilities",
+    "MBAR_SOLVER",
+    "MBARFit",
+    "neighbour_overlap",
+    "overlap_matrix",
+    "overlap_messages",
+    "resample_chains",
+    "ReweightingWarning",
+    "sampled_log_partition",
+    "select_samples",
+    "Selection",
+    "Settings",
+    "solve_mbar",
+    "spanning_bins",
+    "tilted_log_weights",
+    "trim_burn_in",
+]
+
 DIRECT_SAMPLER = "direct"
 MBAR_SOLVER = (
     "pymbar.MBAR, u_kn = lambda_k * phi_n; solver: adaptive (min_sc_iter=0, maxiter=1000) then "
@@ -519,7 +553,7 @@ def expectation(fit: MBARFit, quantity: str | Callable = "phi", lambdas=0.0) -> 
 
 
 def log_bin_probabilities(fit: MBARFit, bins) -> np.ndarray:
-    """log P(φ in bin b) under the unbiased model: bins (B+1,) edges → (B,); −inf for an empty bin.
+    """log P(φ in bin b) under the unbiased model: bins (J+1,) edges → (J,); −inf for an empty bin.
 
     numpy's histogram convention: bins are half-open [e_b, e_{b+1}) except the last, closed.
     """
@@ -585,7 +619,7 @@ class Analysis:
 
     states: (K,) λ of the MBAR states; samples_per_state: (K,);
     partition_function: Z(λ_k)/Z(0) (K,), with log_z_std (K,) pymbar's analytic standard error of its log;
-    overlap: (K, K); bin_edges: (B+1,); bin_probability: P(φ in bin) (B,);
+    overlap: (K, K); bin_edges: (J+1,); bin_probability: P(φ in bin) (J,);
     thresholds: (A,); upper_tail: P(φ ≥ a) (A,); lower_tail: P(φ ≤ a) (A,);
     segments: diagnostics of every (run, bias) segment after burn-in (S,), with
     segment_run (S,) and segment_kept (S,) (False: dropped by the R-hat filter);
@@ -611,12 +645,12 @@ class Analysis:
 
     @property
     def density(self) -> np.ndarray:
-        """Probability per unit φ in each bin, (B,)."""
+        """Probability per unit φ in each bin, (J,)."""
         return self.bin_probability.value / np.diff(self.bin_edges)
 
     @property
     def density_interval(self) -> np.ndarray:
-        """(2, B) bootstrap bounds on the density."""
+        """(2, J) bootstrap bounds on the density."""
         return self.bin_probability.interval / np.diff(self.bin_edges)
 
     @property
@@ -785,7 +819,7 @@ def analyze(
 ) -> Analysis:
     """The full analysis of one run or a sequence of runs (InferenceData or paths).
 
-    bins: (B+1,) edges of the density histogram (:func:`spanning_bins` covers every sample);
+    bins: (J+1,) edges of the density histogram (:func:`spanning_bins` covers every sample);
     thresholds: (A,) points a of the tail curves P(φ ≥ a), P(φ ≤ a) (default: the bin edges);
     rng: drives the bootstrap. Dropped or unchecked biases and low overlap are listed in
     ``Analysis.messages`` and, with ``warn``, raised as :class:`ReweightingWarning`.

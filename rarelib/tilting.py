@@ -15,6 +15,17 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
+__all__ = [
+    "effective_sample_size",
+    "expectation",
+    "expectation_with_error",
+    "log_mean_weight",
+    "log_mean_weight_with_error",
+    "normalised_log_weights",
+    "temperature_for_logprob_tilt",
+    "tilted_log_weights",
+]
+
 
 def _log_weights(log_weights) -> np.ndarray:
     values = np.asarray(log_weights, dtype=np.float64).ravel()

@@ -77,6 +77,23 @@ from rarelib.generation import (
 from rarelib.guides import ClassGuide, TemperatureGuide, make_guide
 from rarelib.models import CausalLM, fingerprint
 
+__all__ = [
+    "build_kernel",
+    "check_biases",
+    "check_guide_scale",
+    "CHECKPOINT_ARRAYS",
+    "CUT_RULES",
+    "DEFAULT_RECORD",
+    "run_annealed",
+    "run_tempering",
+    "ShootingKernel",
+    "START_RULES",
+    "StepInfo",
+    "suffix_log_ratio",
+    "swap_neighbours",
+    "TPSState",
+]
+
 CUT_RULES = ("uniform", "paper")
 START_RULES = ("overdispersed", "model")
 DEFAULT_RECORD = ("logprob", "ari", "repeats")

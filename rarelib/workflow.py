@@ -24,6 +24,22 @@ from pathlib import Path
 from rarelib import direct, observables, tps
 from rarelib.models import REPO_ROOT, CausalLM, fingerprint
 
+__all__ = [
+    "annealed",
+    "BOOK_GUIDES",
+    "CACHE_DIR",
+    "CACHE_FORMAT",
+    "checkpoint_every",
+    "direct_samples",
+    "exclusive",
+    "guided_move",
+    "LOCK_POLL_S",
+    "lock_timeout",
+    "LOCK_TIMEOUT_S",
+    "run_key",
+    "tempering",
+]
+
 CACHE_DIR = REPO_ROOT / "_build" / "runs"
 
 
