@@ -592,4 +592,4 @@ def brute_force_distribution(
     phi = log_p if observable.kind == "logprob" else observable_values(model, observable, prompt, completions)
     support = np.isfinite(log_p)
     values, group = np.unique(phi[support], return_inverse=True)
-    return ExactDistribution(values, logspace.groupedlogspace.logsumexp(log_p[support], group, values.size))
+    return ExactDistribution(values, logspace.grouped_logsumexp(log_p[support], group, values.size))
