@@ -541,3 +541,15 @@ def test_runs_load_from_paths(small_runs, tmp_path):
     np.testing.assert_array_equal(from_paths.log_weights, quiet(reweighting.fit_mbar, small_runs).log_weights)
     with pytest.raises(FileNotFoundError):
         reweighting.fit_mbar(tmp_path / "absent.nc")
+
+
+def test_tails_need_no_bins(small_runs):
+    thresholds = np.array([0.0, 1.5, 3.0])
+    without = quiet(reweighting.analyze, small_runs, rng=np.random.default_rng(5), thresholds=thresholds)
+    edges = np.linspace(-6.0, 8.0, 15)
+    with_bins = quiet(reweighting.analyze, small_runs, edges, rng=np.random.default_rng(5), thresholds=thresholds)
+    np.testing.assert_array_equal(without.upper_tail.log, with_bins.upper_tail.log)
+    np.testing.assert_array_equal(without.upper_tail.log_interval, with_bins.upper_tail.log_interval)
+    phi = np.concatenate([reweighting.load_chains(run).phi.ravel() for run in small_runs])
+    assert without.bin_edges.size == reweighting.DEFAULT_BINS + 1
+    assert without.bin_edges[0] == phi.min() and without.bin_edges[-1] == phi.max()
