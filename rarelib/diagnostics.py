@@ -22,6 +22,34 @@ from scipy import stats
 
 from rarelib import logspace, storage
 
+__all__ = [
+    "acceptance_per_bias",
+    "after_burn_in",
+    "BiasDiagnostics",
+    "burn_in_draws",
+    "check_bin_edges",
+    "check_burn_in",
+    "check_level",
+    "chi_square_p_value",
+    "DEFAULT_BURN_IN",
+    "DEFAULT_LEVEL",
+    "diagnose",
+    "diagnose_run",
+    "direct_histogram",
+    "direct_tail",
+    "DirectHistogram",
+    "drop_burn_in",
+    "ESS_METHODS",
+    "ess_per_bias",
+    "log_percentile_interval",
+    "MIN_DRAWS",
+    "RHAT_METHODS",
+    "rhat_per_bias",
+    "swap_acceptance",
+    "tail_agreement",
+    "wilson_interval",
+]
+
 DEFAULT_BURN_IN = 0.1
 DEFAULT_LEVEL = 0.96
 RHAT_METHODS = {"rank": "rank-normalised split R-hat", "identity": "classic Gelman-Rubin R-hat"}
@@ -37,7 +65,7 @@ def check_level(level: float) -> float:
 
 
 def check_bin_edges(edges, name: str = "bins") -> np.ndarray:
-    """Return ``edges`` as float64 (B+1,) after checking they are finite and strictly increasing."""
+    """Return ``edges`` as float64 (J+1,) after checking they are finite and strictly increasing."""
     edges = np.asarray(edges, dtype=np.float64)
     if edges.ndim != 1 or edges.size < 2:
         raise ValueError(f"{name} must be a 1-D array of at least 2 bin edges; got shape {edges.shape}")
@@ -267,8 +295,8 @@ def wilson_interval(successes, trials, level: float = DEFAULT_LEVEL) -> tuple[np
 
 @dataclass(frozen=True)
 class DirectHistogram:
-    """Histogram of N i.i.d. samples: bin_edges (B+1,), counts (B,), n_samples N, and
-    bin_probability (B,): counts / N with Wilson intervals."""
+    """Histogram of N i.i.d. samples: bin_edges (J+1,), counts (J,), n_samples N, and
+    bin_probability (J,): counts / N with Wilson intervals."""
 
     bin_edges: np.ndarray
     counts: np.ndarray
@@ -277,12 +305,12 @@ class DirectHistogram:
 
     @property
     def density(self) -> np.ndarray:
-        """Probability per unit φ, (B,)."""
+        """Probability per unit φ, (J,)."""
         return self.bin_probability.value / np.diff(self.bin_edges)
 
     @property
     def density_interval(self) -> np.ndarray:
-        """Wilson bounds on the density, (2, B)."""
+        """Wilson bounds on the density, (2, J)."""
         return self.bin_probability.interval / np.diff(self.bin_edges)
 
     @property
@@ -295,7 +323,7 @@ class DirectHistogram:
 def direct_histogram(samples: np.ndarray, bins, level: float = DEFAULT_LEVEL) -> DirectHistogram:
     """Histogram of direct (i.i.d.) samples with Wilson intervals per bin.
 
-    samples: (N,) observable values (any shape is flattened). bins: (B+1,) edges, numpy's
+    samples: (N,) observable values (any shape is flattened). bins: (J+1,) edges, numpy's
     convention (the last bin is closed). Probabilities are per sample drawn, so samples
     outside the bins count in the denominator.
     """

@@ -38,6 +38,8 @@ from rarelib.generation import (
 )
 from rarelib.models import CausalLM, fingerprint
 
+__all__ = ["DEFAULT_OBSERVABLES", "DirectSamples", "load", "sample", "to_inference_data"]
+
 DEFAULT_OBSERVABLES = ("logprob", "ari", "repeats")
 _OBSERVABLE_PREFIX = "observable_"
 

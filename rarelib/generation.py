@@ -46,6 +46,21 @@ import torch
 
 from rarelib.models import CausalLM
 
+__all__ = [
+    "check_completion_length",
+    "check_positive_int",
+    "check_seed",
+    "check_temperature",
+    "encode_prompt",
+    "Guidance",
+    "prompt_token_ids",
+    "PromptContext",
+    "regrow",
+    "Regrowth",
+    "sample_tokens",
+    "score",
+]
+
 
 class PromptContext(NamedTuple):
     """A prompt run through the model once: ids (P,), next_logits (V,) for completion position 0, cache (batch 1)."""
@@ -282,10 +297,13 @@ def regrow(
         proposal_logits = None
         if guidance is not None:
             log_probs = logits.log_softmax(dim=-1)
+            previous = tokens[:active, t - 1] if t > 0 else prompt.ids[-1].to(device).expand(active)
             statistics[:active, t] = torch.where(
-                (sorted_cuts[:active] <= t)[:, None], guidance.guide.statistics(log_probs), statistics[:active, t]
+                (sorted_cuts[:active] <= t)[:, None],
+                guidance.guide.statistics(log_probs, previous),
+                statistics[:active, t],
             )
-            proposal_logits = guidance.guide.proposal_logits(log_probs, strength[:active])
+            proposal_logits = guidance.guide.proposal_logits(log_probs, strength[:active], previous)
         drawn, drawn_model_lp, drawn_sampling_lp = sample_tokens(
             logits, draws[:active, t], temperature, proposal_logits
         )

@@ -6,7 +6,7 @@ validation — is a :class:`LogEstimate`: the log of the estimate (...) and of i
 ``reach`` says how deep a tail curve goes; ``grouped_logsumexp`` and ``cumulative_log_tail``
 turn weighted samples into bin and tail probabilities without leaving log space.
 
-Letters: N samples, A thresholds, B bins (the book's notation page).
+Letters: N samples, A thresholds, J bins (the book's notation page).
 """
 
 from __future__ import annotations

@@ -25,6 +25,27 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+__all__ = [
+    "CausalLM",
+    "character_tokenizer",
+    "CONTEXT_FIELDS",
+    "context_length_of",
+    "DATA_DIR",
+    "DEFAULT_MODEL_DIR",
+    "DEFAULT_MODEL_NAME",
+    "fingerprint",
+    "HFLanguageModel",
+    "load",
+    "ModelNotFoundError",
+    "random_model",
+    "REPO_ROOT",
+    "resolve_device",
+    "TOKENIZER_FILES",
+    "TOKENIZER_JSON",
+    "UNLIMITED_CONTEXT",
+    "UntokenizedWarning",
+]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
 DEFAULT_MODEL_NAME = "story-gptneo"

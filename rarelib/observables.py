@@ -22,6 +22,28 @@ import torch
 
 from rarelib.models import UntokenizedWarning
 
+__all__ = [
+    "ARI_CAP",
+    "ARI_OF_EMPTY_TEXT",
+    "automated_readability_index",
+    "decoded_texts",
+    "evaluate",
+    "get_observable",
+    "get_observables",
+    "logprob",
+    "longest_repeat_run",
+    "make_ari",
+    "Observable",
+    "OBSERVABLES",
+    "readability_counts",
+    "repeats",
+    "SENTENCE_END_CHARACTERS",
+    "sentence_end_token_ids",
+    "text_observable",
+    "textstat_ari",
+    "token_class_count",
+]
+
 Observable = Callable[..., np.ndarray]
 
 ARI_CAP = 15.0

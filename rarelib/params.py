@@ -20,13 +20,38 @@ from typing import Any
 
 from rarelib.generation import check_positive_int, check_seed, check_temperature
 from rarelib.models import REPO_ROOT
+from rarelib.workflow import BOOK_GUIDES
+
+__all__ = [
+    "BIAS_SIGNS",
+    "chapter_cells",
+    "chapter_fingerprint",
+    "chapter_library_files",
+    "check",
+    "check_names",
+    "check_notebook",
+    "check_profile",
+    "CHECKS",
+    "defaults",
+    "GUIDES",
+    "LIBRARY_DIR",
+    "library_imports",
+    "NOT_LITERAL",
+    "NOTEBOOK_DIR",
+    "PLAIN_VALUES",
+    "POSITIVE_INTEGERS",
+    "PROFILE_DIR",
+    "profile_file",
+    "PROFILES",
+]
 
 PROFILES = ("quick", "paper")
 PROFILE_DIR = REPO_ROOT / "profiles"
 LIBRARY_DIR = REPO_ROOT / "rarelib"
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 BIAS_SIGNS = {"negative": -1, "positive": 1}
-GUIDES = (None, "sentence ends", "temperature")
+GUIDES = (None, *BOOK_GUIDES)
+"""The book's guides by name (:func:`rarelib.workflow.guided_move`), or None for forward shooting."""
 PLAIN_VALUES = (bool, int, float, str, list, dict, tuple, type(None))
 """Types of parameter values; other globals (modules, functions, IPython's own) are never parameters."""
 NOT_LITERAL = object()

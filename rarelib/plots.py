@@ -11,6 +11,37 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+__all__ = [
+    "coloured_scatter",
+    "convergence_to_stationary",
+    "cost_curves",
+    "counts",
+    "cumulative_averages",
+    "effective_sample_fraction",
+    "grouped_bars",
+    "grouped_scatter",
+    "growth_curves",
+    "histograms",
+    "log_partition_curve",
+    "observable_label",
+    "OBSERVABLE_LABELS",
+    "overlap_matrix",
+    "per_bias",
+    "pmf_comparison",
+    "prediction_residuals_by_layer",
+    "probability_band",
+    "probability_bars",
+    "proportion_curves",
+    "relative_change",
+    "relative_half_widths",
+    "reproduction_curves",
+    "risk_against_context",
+    "tail_band",
+    "tps_trace",
+    "training_curve",
+    "transition_matrix",
+]
+
 OBSERVABLE_LABELS = {
     "ari": "ARI of prompt + completion",
     "logprob": "log-probability of the completion (nats)",
@@ -53,7 +84,7 @@ def histograms(samples: Mapping[str, np.ndarray], bins: np.ndarray, xlabel: str,
 def probability_bars(
     bin_edges: np.ndarray, probability: np.ndarray, interval: np.ndarray, label: str, ax=None, **style
 ):
-    """Probability per bin (B,) with its interval (2, B) as error bars, on a log scale; empty bins are left out."""
+    """Probability per bin (J,) with its interval (2, J) as error bars, on a log scale; empty bins are left out."""
     ax = _axes(ax)
     centres = 0.5 * (bin_edges[1:] + bin_edges[:-1])
     seen = probability > 0
@@ -76,7 +107,7 @@ def probability_bars(
 def probability_band(
     bin_edges: np.ndarray, probability: np.ndarray, interval: np.ndarray, label: str, ax=None, **style
 ):
-    """Probability per bin (B,) as a line with its interval (2, B) as a shaded band, on a log scale."""
+    """Probability per bin (J,) as a line with its interval (2, J) as a shaded band, on a log scale."""
     ax = _axes(ax)
     centres = 0.5 * (bin_edges[1:] + bin_edges[:-1])
     (line,) = ax.plot(centres, probability, label=label, **style)
@@ -146,7 +177,7 @@ def relative_half_widths(
     ax=None,
     styles: Mapping[str, Mapping] | None = None,
 ):
-    """Relative 96% half-width per bin, (B,) for each labelled estimator, on a log scale; NaN bins are left out."""
+    """Relative 96% half-width per bin, (J,) for each labelled estimator, on a log scale; NaN bins are left out."""
     ax = _axes(ax)
     centres = 0.5 * (bin_edges[1:] + bin_edges[:-1])
     for label, values in half_widths.items():
@@ -166,8 +197,8 @@ def relative_change(
     label: str,
     ax=None,
 ):
-    """Relative change (other − reference)/reference per bin, (B,), beside ± the reference's
-    relative half-width (B,) as a band; bins where either estimate is zero are left out."""
+    """Relative change (other − reference)/reference per bin, (J,), beside ± the reference's
+    relative half-width (J,) as a band; bins where either estimate is zero are left out."""
     ax = _axes(ax)
     centres = 0.5 * (bin_edges[1:] + bin_edges[:-1])
     seen = (reference > 0) & (other > 0)

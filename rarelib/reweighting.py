@@ -44,6 +44,41 @@ from rarelib import __version__, diagnostics, logspace, storage
 logging.getLogger("pymbar").setLevel(logging.ERROR)
 import pymbar  # noqa: E402  (imported after its logger is silenced)
 
+__all__ = [
+    "Analysis",
+    "analyze",
+    "bootstrap",
+    "RunArrays",
+    "DEFAULT_BINS",
+    "DIRECT_SAMPLER",
+    "expectation",
+    "exponential_averaging_log_z",
+    "first_half",
+    "first_half_comparison",
+    "fit_mbar",
+    "linked_to_unbiased",
+    "load_all",
+    "load_chains",
+    "log_bin_probabilities",
+    "log_partition",
+    "log_tail_probabilities",
+    "MBAR_SOLVER",
+    "MBARFit",
+    "neighbour_overlap",
+    "overlap_matrix",
+    "overlap_messages",
+    "resample_chains",
+    "ReweightingWarning",
+    "sampled_log_partition",
+    "select_samples",
+    "Selection",
+    "Settings",
+    "solve_mbar",
+    "spanning_bins",
+    "tilted_log_weights",
+    "trim_burn_in",
+]
+
 DIRECT_SAMPLER = "direct"
 MBAR_SOLVER = (
     "pymbar.MBAR, u_kn = lambda_k * phi_n; solver: adaptive (min_sc_iter=0, maxiter=1000) then "
@@ -52,13 +87,25 @@ MBAR_SOLVER = (
 )
 
 
+DEFAULT_BINS = 40
+"""Bins of an analysis that was given no bin edges: only its tails were wanted."""
+
+
 class ReweightingWarning(UserWarning):
     """Something a reader of the estimates should know: dropped biases, unchecked biases, low overlap."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Knobs of an analysis; the defaults are the paper's."""
+    """Knobs of an analysis.
+
+    The defaults are the paper's — 10% burn-in, R-hat threshold 1.1, 100 bootstrap replicas, 96%
+    intervals — except the R-hat statistic: the library checks with the rank-normalised split
+    R-hat (``"rank"``, Vehtari et al. 2021), which also sees drift within a segment and heavy
+    tails; the chapters that reproduce the paper select its classic Gelman–Rubin statistic
+    with ``rhat_method="identity"`` and say so. ``min_overlap``: the overlap between neighbouring
+    states below which an analysis warns and states beyond the gap are dropped.
+    """
 
     burn_in: float = diagnostics.DEFAULT_BURN_IN
     rhat_threshold: float = 1.1
@@ -84,7 +131,7 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class Chains:
+class RunArrays:
     """One run as arrays.
 
     observables: name → (M, N, K) float64, always with ``"phi"`` (the biased observable);
@@ -104,7 +151,7 @@ class Chains:
         return self.observables["phi"]
 
 
-def _transform(chains: Chains, take: Callable[[np.ndarray], np.ndarray]) -> Chains:
+def _transform(chains: RunArrays, take: Callable[[np.ndarray], np.ndarray]) -> RunArrays:
     """The same run with ``take`` applied to every (M, N, K) array."""
     return dataclasses.replace(
         chains,
@@ -113,7 +160,7 @@ def _transform(chains: Chains, take: Callable[[np.ndarray], np.ndarray]) -> Chai
     )
 
 
-def load_chains(run, index: int = 0) -> Chains:
+def load_chains(run, index: int = 0) -> RunArrays:
     """Arrays of one run: an ``InferenceData`` in the storage layout, or the path of one."""
     idata = storage.load(run) if isinstance(run, (str, os.PathLike)) else run
     if not hasattr(idata, "groups"):
@@ -152,10 +199,10 @@ def load_chains(run, index: int = 0) -> Chains:
         accepted = np.asarray(idata.sample_stats["accepted"].values, dtype=bool)
         if accepted.shape != phi.shape:
             raise ValueError(f"{label}: sample_stats.accepted has shape {accepted.shape}; phi has {phi.shape}")
-    return Chains(label, str(posterior.attrs["observable"]), observables, biases, direct, accepted)
+    return RunArrays(label, str(posterior.attrs["observable"]), observables, biases, direct, accepted)
 
 
-def load_all(runs) -> list[Chains]:
+def load_all(runs) -> list[RunArrays]:
     """:func:`load_chains` of one run or a sequence of runs; checks they record the same observable."""
     runs = [runs] if isinstance(runs, (str, os.PathLike)) or hasattr(runs, "groups") else list(runs)
     if not runs:
@@ -167,14 +214,14 @@ def load_all(runs) -> list[Chains]:
     return chains
 
 
-def trim_burn_in(chains: Chains, fraction: float) -> Chains:
+def trim_burn_in(chains: RunArrays, fraction: float) -> RunArrays:
     """Drop the first ``fraction`` of every bias segment; direct runs are returned unchanged."""
     if chains.direct:
         return chains
     return _transform(chains, lambda values: diagnostics.drop_burn_in(values, fraction))
 
 
-def first_half(chains: Chains) -> Chains:
+def first_half(chains: RunArrays) -> RunArrays:
     """Only the first half of the draws of every segment (direct runs too), for the stability check."""
     half = chains.phi.shape[1] // 2
     if half == 0:
@@ -182,7 +229,7 @@ def first_half(chains: Chains) -> Chains:
     return _transform(chains, lambda values: values[:, :half])
 
 
-def resample_chains(chains: Chains, rng: np.random.Generator) -> Chains:
+def resample_chains(chains: RunArrays, rng: np.random.Generator) -> RunArrays:
     """One bootstrap replica: chains drawn with replacement (the same chains for every bias);
     direct runs resample their draws i.i.d. instead."""
     n_chains, n_draws, n_biases = chains.phi.shape
@@ -218,7 +265,7 @@ class Selection:
     messages: tuple[str, ...]
 
 
-def _filter_messages(chains: Chains, rhat: np.ndarray, kept: np.ndarray, settings: Settings) -> list[str]:
+def _filter_messages(chains: RunArrays, rhat: np.ndarray, kept: np.ndarray, settings: Settings) -> list[str]:
     method = diagnostics.RHAT_METHODS[settings.rhat_method]
     messages = [
         f"{chains.label}: dropped λ={lam:g} ({method} {value:.3f} ≥ {settings.rhat_threshold})"
@@ -234,7 +281,7 @@ def _filter_messages(chains: Chains, rhat: np.ndarray, kept: np.ndarray, setting
     return messages
 
 
-def select_samples(chains: Sequence[Chains], settings: Settings, excluded: Sequence[float] = ()) -> Selection:
+def select_samples(chains: Sequence[RunArrays], settings: Settings, excluded: Sequence[float] = ()) -> Selection:
     """R-hat filter per bias (direct runs exempt) and pooling of the kept samples into MBAR states.
 
     chains: runs after :func:`trim_burn_in`. A bias whose R-hat is undefined is kept, with
@@ -366,11 +413,11 @@ def fit_mbar(runs, settings: Settings = Settings(), warn: bool = True) -> MBARFi
     return fit
 
 
-def _select(chains: Sequence[Chains], settings: Settings, excluded: Sequence[float] = ()) -> Selection:
+def _select(chains: Sequence[RunArrays], settings: Settings, excluded: Sequence[float] = ()) -> Selection:
     return select_samples([trim_burn_in(c, settings.burn_in) for c in chains], settings, excluded)
 
 
-def _fit_chains(chains: Sequence[Chains], settings: Settings, excluded: Sequence[float] = ()) -> MBARFit:
+def _fit_chains(chains: Sequence[RunArrays], settings: Settings, excluded: Sequence[float] = ()) -> MBARFit:
     """The fit of the full data, which must keep at least one biased state (unless the ``excluded`` biases,
     beyond an overlap gap, were the only ones left)."""
     selection = _select(chains, settings, excluded)
@@ -436,7 +483,7 @@ def linked_to_unbiased(fit: MBARFit, overlap: np.ndarray, min_overlap: float) ->
     return linked
 
 
-def _fit_linked(chains: Sequence[Chains], settings: Settings) -> tuple[MBARFit, np.ndarray, tuple, tuple[str, ...]]:
+def _fit_linked(chains: Sequence[RunArrays], settings: Settings) -> tuple[MBARFit, np.ndarray, tuple, tuple[str, ...]]:
     """MBAR on the states linked to λ = 0: states beyond an overlap gap are dropped and the solve repeated.
 
     Returns the fit, its overlap matrix (K, K), the excluded λ and the messages (filter, gaps, exclusions).
@@ -519,7 +566,7 @@ def expectation(fit: MBARFit, quantity: str | Callable = "phi", lambdas=0.0) -> 
 
 
 def log_bin_probabilities(fit: MBARFit, bins) -> np.ndarray:
-    """log P(φ in bin b) under the unbiased model: bins (B+1,) edges → (B,); −inf for an empty bin.
+    """log P(φ in bin b) under the unbiased model: bins (J+1,) edges → (J,); −inf for an empty bin.
 
     numpy's histogram convention: bins are half-open [e_b, e_{b+1}) except the last, closed.
     """
@@ -543,7 +590,7 @@ def log_tail_probabilities(fit: MBARFit, thresholds, side: str = "upper") -> np.
 
 
 def bootstrap(
-    chains: Sequence[Chains],
+    chains: Sequence[RunArrays],
     statistic: Callable[[MBARFit], Mapping[str, np.ndarray]],
     settings: Settings,
     rng: np.random.Generator,
@@ -585,7 +632,7 @@ class Analysis:
 
     states: (K,) λ of the MBAR states; samples_per_state: (K,);
     partition_function: Z(λ_k)/Z(0) (K,), with log_z_std (K,) pymbar's analytic standard error of its log;
-    overlap: (K, K); bin_edges: (B+1,); bin_probability: P(φ in bin) (B,);
+    overlap: (K, K); bin_edges: (J+1,); bin_probability: P(φ in bin) (J,);
     thresholds: (A,); upper_tail: P(φ ≥ a) (A,); lower_tail: P(φ ≤ a) (A,);
     segments: diagnostics of every (run, bias) segment after burn-in (S,), with
     segment_run (S,) and segment_kept (S,) (False: dropped by the R-hat filter);
@@ -611,12 +658,12 @@ class Analysis:
 
     @property
     def density(self) -> np.ndarray:
-        """Probability per unit φ in each bin, (B,)."""
+        """Probability per unit φ in each bin, (J,)."""
         return self.bin_probability.value / np.diff(self.bin_edges)
 
     @property
     def density_interval(self) -> np.ndarray:
-        """(2, B) bootstrap bounds on the density."""
+        """(2, J) bootstrap bounds on the density."""
         return self.bin_probability.interval / np.diff(self.bin_edges)
 
     @property
@@ -731,9 +778,11 @@ class Analysis:
 
 
 def _analyze_chains(
-    chains: Sequence[Chains], bins, thresholds, settings: Settings, rng: np.random.Generator, warn: bool
+    chains: Sequence[RunArrays], bins, thresholds, settings: Settings, rng: np.random.Generator, warn: bool
 ) -> Analysis:
     """:func:`analyze` of runs already loaded."""
+    if bins is None:
+        bins = spanning_bins(DEFAULT_BINS, *[c.phi for c in chains])
     bin_edges = diagnostics.check_bin_edges(bins)
     thresholds = bin_edges if thresholds is None else _as_grid(thresholds, "thresholds").ravel()
     fit, overlap, excluded, messages = _fit_linked(chains, settings)
@@ -781,11 +830,12 @@ def _analyze_chains(
 
 
 def analyze(
-    runs, bins, *, rng: np.random.Generator, thresholds=None, settings: Settings = Settings(), warn: bool = True
+    runs, bins=None, *, rng: np.random.Generator, thresholds=None, settings: Settings = Settings(), warn: bool = True
 ) -> Analysis:
     """The full analysis of one run or a sequence of runs (InferenceData or paths).
 
-    bins: (B+1,) edges of the density histogram (:func:`spanning_bins` covers every sample);
+    bins: (J+1,) edges of the density histogram (default: :data:`DEFAULT_BINS` equal bins spanning
+    every sample, :func:`spanning_bins`);
     thresholds: (A,) points a of the tail curves P(φ ≥ a), P(φ ≤ a) (default: the bin edges);
     rng: drives the bootstrap. Dropped or unchecked biases and low overlap are listed in
     ``Analysis.messages`` and, with ``warn``, raised as :class:`ReweightingWarning`.
@@ -794,7 +844,7 @@ def analyze(
 
 
 def first_half_comparison(
-    runs, bins, *, rng: np.random.Generator, thresholds=None, settings: Settings = Settings(), warn: bool = True
+    runs, bins=None, *, rng: np.random.Generator, thresholds=None, settings: Settings = Settings(), warn: bool = True
 ) -> tuple[Analysis, Analysis]:
     """Stability check: (analysis of the full chains, analysis of the first half of every segment)."""
     chains = load_all(runs)

@@ -28,6 +28,23 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+__all__ = [
+    "arviz",
+    "check_file_path",
+    "check_folder_path",
+    "check_same_config",
+    "DIMS",
+    "FINGERPRINT_KEY",
+    "load",
+    "load_arrays",
+    "load_with_config",
+    "make_run",
+    "REQUIRED_ATTRS",
+    "save",
+    "save_arrays",
+    "validate",
+]
+
 
 def arviz():
     """The ``arviz`` module, imported without the refactor ``FutureWarning`` it prints on its first import each day.

@@ -15,6 +15,17 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
+__all__ = [
+    "effective_sample_size",
+    "self_normalised_mean",
+    "self_normalised_mean_with_error",
+    "log_mean_weight",
+    "log_mean_weight_with_error",
+    "normalised_log_weights",
+    "temperature_for_logprob_tilt",
+    "tilted_log_weights",
+]
+
 
 def _log_weights(log_weights) -> np.ndarray:
     values = np.asarray(log_weights, dtype=np.float64).ravel()
@@ -56,14 +67,17 @@ def log_mean_weight_with_error(log_weights) -> tuple[float, float]:
     return log_mean_weight(values), float(np.sqrt(excess / (n - 1)))
 
 
-def expectation_with_error(values, log_weights) -> tuple[float, float]:
-    """:func:`expectation` and its delta-method standard error √(Σ w̄ₙ² (fₙ − mean)²), w̄ normalised; (n,) each."""
-    mean = expectation(values, log_weights)
+def self_normalised_mean_with_error(values, log_weights) -> tuple[float, float]:
+    """:func:`self_normalised_mean` and its delta-method standard error √(Σ w̄ₙ² (fₙ − mean)²).
+
+    values, log_weights: (N,) each; w̄ are the normalised weights.
+    """
+    mean = self_normalised_mean(values, log_weights)
     weights = np.exp(normalised_log_weights(log_weights))
     return mean, float(np.sqrt(np.sum(weights**2 * (np.asarray(values, dtype=np.float64).ravel() - mean) ** 2)))
 
 
-def expectation(values, log_weights) -> float:
+def self_normalised_mean(values, log_weights) -> float:
     """Self-normalised importance-sampling estimate Σ w f / Σ w of E_{p*}[f]; values, log_weights (n,)."""
     f = np.asarray(values, dtype=np.float64).ravel()
     weights = np.exp(normalised_log_weights(log_weights))

@@ -74,8 +74,25 @@ from rarelib.generation import (
     prompt_token_ids,
     regrow,
 )
-from rarelib.guides import ClassGuide, TemperatureGuide, make_guide
+from rarelib.guides import ClassGuide, LocalTiltGuide, TemperatureGuide, make_guide
 from rarelib.models import CausalLM, fingerprint
+
+__all__ = [
+    "build_kernel",
+    "check_biases",
+    "check_guide_scale",
+    "CHECKPOINT_ARRAYS",
+    "CUT_RULES",
+    "DEFAULT_RECORD",
+    "run_annealed",
+    "run_tempering",
+    "ShootingKernel",
+    "START_RULES",
+    "StepInfo",
+    "suffix_log_ratio",
+    "swap_neighbours",
+    "TPSState",
+]
 
 CUT_RULES = ("uniform", "paper")
 START_RULES = ("overdispersed", "model")
@@ -150,7 +167,7 @@ class ShootingKernel:
     recorded: dict[str, obs.Observable]
     cuts: str = "uniform"
     window: int | None = None
-    guide: ClassGuide | TemperatureGuide | None = None
+    guide: ClassGuide | TemperatureGuide | LocalTiltGuide | None = None
     guide_scale: float = 1.0
 
     def _evaluate(self, completions: torch.Tensor, token_logprobs: torch.Tensor) -> tuple[np.ndarray, dict]:
@@ -263,8 +280,9 @@ def build_kernel(
 ) -> ShootingKernel:
     """A :class:`ShootingKernel`, with every argument checked (ValueError naming the bad one).
 
-    guide: token ids (a class guide) or ``"temperature"`` (:mod:`rarelib.guides`); the
-    temperature guide needs the ``biases`` the kernel will be stepped at.
+    guide: token ids (a class guide), ``"temperature"``, ``"repeats"`` or a pairwise increment
+    (a local-tilt guide; :mod:`rarelib.guides`); the temperature and local-tilt guides need the
+    ``biases`` the kernel will be stepped at.
     """
     prompt_ids = prompt_token_ids(lm, prompt)
     length = check_completion_length(lm, len(prompt_ids), completion_length)
@@ -282,7 +300,7 @@ def build_kernel(
         obs.get_observables(record),
         cuts,
         window,
-        make_guide(lm, guide, strengths),
+        make_guide(lm, guide, strengths, first_previous=int(prompt_ids[-1])),
         guide_scale,
     )
 
@@ -537,13 +555,20 @@ def _prepare(
             {}
             if kernel.guide is None
             else {
-                "guide": move["guide"] if isinstance(move["guide"], str) else kernel.guide.token_ids.tolist(),
+                "guide": _guide_name(move["guide"], kernel.guide),
                 "guide_scale": kernel.guide_scale,
             }
         ),
         **{name: check_positive_int(name, value) for name, value in counts.items()},
     }
     return kernel, config
+
+
+def _guide_name(guide, built) -> str | list[int]:
+    """What a run's configuration records of its guide: its name, or the class guide's token ids."""
+    if isinstance(guide, str):
+        return guide
+    return built.token_ids.tolist() if isinstance(built, ClassGuide) else built.increment.name
 
 
 def _inference_data(records: dict, kernel: ShootingKernel, config: dict):
@@ -588,8 +613,8 @@ def run_annealed(
     existing one with the same arguments (and the same model weights) is resumed (ValueError if they differ).
     cuts, window, guide, guide_scale: the move (module docstring): cut law; width of regrown
     windows (``None``: forward shooting); the guide of regrown tokens — token ids of a class
-    tilted by guide_scale·λ, or ``"temperature"`` for temperature 1/(1 − guide_scale·λ)
-    (``None``: regrow from p_M).
+    tilted by guide_scale·λ, ``"temperature"`` for temperature 1/(1 − guide_scale·λ), or
+    ``"repeats"`` for repeats of the previous token tilted by guide_scale·λ (``None``: regrow from p_M).
     callback(step, state, info) runs after every step (global step index from 0).
     """
     move = _move(cuts, window, guide, guide_scale)

@@ -24,6 +24,22 @@ from pathlib import Path
 from rarelib import direct, observables, tps
 from rarelib.models import REPO_ROOT, CausalLM, fingerprint
 
+__all__ = [
+    "annealed",
+    "BOOK_GUIDES",
+    "CACHE_DIR",
+    "CACHE_FORMAT",
+    "checkpoint_every",
+    "direct_samples",
+    "exclusive",
+    "guided_move",
+    "LOCK_POLL_S",
+    "lock_timeout",
+    "LOCK_TIMEOUT_S",
+    "run_key",
+    "tempering",
+]
+
 CACHE_DIR = REPO_ROOT / "_build" / "runs"
 
 
@@ -100,7 +116,7 @@ def checkpoint_every(total_steps: int) -> int:
     return max(10, total_steps // 50)
 
 
-BOOK_GUIDES = ("sentence ends", "temperature")
+BOOK_GUIDES = ("sentence ends", "temperature", "repeats")
 
 
 def guided_move(lm: CausalLM, guide: str | None) -> dict:
@@ -109,13 +125,15 @@ def guided_move(lm: CausalLM, guide: str | None) -> dict:
     ``"sentence ends"`` (for ARI): the tokens that can end a sentence, tilted by −λ, so that
     a push towards high ARI proposes longer sentences. ``"temperature"`` (for Log-Prob):
     regrown tokens at temperature 1/(1 − λ), the per-token share of the tilt p_M^{1−λ}.
+    ``"repeats"`` (for Repeats): each regrown token repeats the previous one with its
+    probability tilted by e^{−λ}, the per-token share of the tilt e^{−λ·Repeats}.
     """
     if guide is None:
         return {}
     if guide == "sentence ends":
         return {"guide": observables.sentence_end_token_ids(lm), "guide_scale": -1.0}
-    if guide == "temperature":
-        return {"guide": "temperature", "guide_scale": 1.0}
+    if guide in ("temperature", "repeats"):
+        return {"guide": guide, "guide_scale": 1.0}
     raise ValueError(f"guide must be None or one of {BOOK_GUIDES}; got {guide!r}")
 
 

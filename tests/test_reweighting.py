@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 from synthetic import ar1_chains
 
-from rarelib import diagnostics, reweighting, storage
+from rarelib import diagnostics, logspace, reweighting, storage
 
 # pymbar's compute_expectations takes the log of the observable, which is 0 for some samples
 PYMBAR_LOG_OF_ZERO = pytest.mark.filterwarnings("ignore:divide by zero encountered in log:RuntimeWarning")
@@ -335,7 +335,7 @@ def test_estimates_past_an_overlap_gap_are_unresolved_not_narrow():
     assert not analysis.segment_kept[1:].all()  # the far segments are marked as not used
     resolved = analysis.upper_tail.resolved
     assert resolved[0] and not resolved[-1]  # P(φ ≥ 8) lies past the remaining data
-    assert reweighting.reach(analysis.upper_tail) > np.log10(stats.norm.sf(8.0))
+    assert logspace.reach(analysis.upper_tail) > np.log10(stats.norm.sf(8.0))
 
 
 def test_without_a_direct_run_the_unbiased_state_is_extrapolated():
@@ -541,3 +541,15 @@ def test_runs_load_from_paths(small_runs, tmp_path):
     np.testing.assert_array_equal(from_paths.log_weights, quiet(reweighting.fit_mbar, small_runs).log_weights)
     with pytest.raises(FileNotFoundError):
         reweighting.fit_mbar(tmp_path / "absent.nc")
+
+
+def test_tails_need_no_bins(small_runs):
+    thresholds = np.array([0.0, 1.5, 3.0])
+    without = quiet(reweighting.analyze, small_runs, rng=np.random.default_rng(5), thresholds=thresholds)
+    edges = np.linspace(-6.0, 8.0, 15)
+    with_bins = quiet(reweighting.analyze, small_runs, edges, rng=np.random.default_rng(5), thresholds=thresholds)
+    np.testing.assert_array_equal(without.upper_tail.log, with_bins.upper_tail.log)
+    np.testing.assert_array_equal(without.upper_tail.log_interval, with_bins.upper_tail.log_interval)
+    phi = np.concatenate([reweighting.load_chains(run).phi.ravel() for run in small_runs])
+    assert without.bin_edges.size == reweighting.DEFAULT_BINS + 1
+    assert without.bin_edges[0] == phi.min() and without.bin_edges[-1] == phi.max()

@@ -21,7 +21,7 @@ def test_normalised_weights_sum_to_one_and_ess_is_bounded(log_w):
 
 def test_equal_weights_give_full_ess_and_plain_mean():
     assert tilting.effective_sample_size(np.zeros(10)) == pytest.approx(10)
-    assert tilting.expectation(np.arange(10.0), np.full(10, -3.0)) == pytest.approx(4.5)
+    assert tilting.self_normalised_mean(np.arange(10.0), np.full(10, -3.0)) == pytest.approx(4.5)
 
 
 @pytest.mark.parametrize("lam", [-0.5, 0.4])
@@ -60,7 +60,7 @@ def test_standard_errors_equal_the_delta_method_on_plain_weights():
     log_z, error = tilting.log_mean_weight_with_error(log_weights + 700.0)  # far beyond exp's range: logs only
     assert np.isclose(log_z, np.log(weights.mean()) + 700.0)
     assert np.isclose(error, weights.std(ddof=1) / weights.mean() / np.sqrt(weights.size))
-    mean, mean_error = tilting.expectation_with_error(values, log_weights)
+    mean, mean_error = tilting.self_normalised_mean_with_error(values, log_weights)
     normalised = weights / weights.sum()
     assert np.isclose(mean, normalised @ values)
     assert np.isclose(mean_error, np.sqrt(np.sum(normalised**2 * (values - mean) ** 2)))

@@ -161,6 +161,8 @@ def run_loop(loop_lm, driver=tps.run_annealed, biases=(-1.5, 1.0), n_steps=60, *
         {"guide": [0], "guide_scale": 0.5},
         {"guide": [1, 2], "guide_scale": -0.7},
         {"guide": "temperature", "guide_scale": 0.3},
+        {"guide": "repeats", "guide_scale": 0.8},
+        {"guide": "repeats", "window": 2},
     ],
 )
 def test_window_and_guided_moves_sample_the_exact_tilted_law(loop_lm, move):
@@ -186,6 +188,11 @@ def test_guided_tempering_samples_the_exact_tilted_law_at_every_rung(loop_lm):
         ),
         (
             {"guide": "temperature", "guide_scale": 0.3},
+            "ShootingKernel._guide_log_importance",
+            lambda self, state, tilt, regrown: np.zeros(len(tilt)),
+        ),
+        (
+            {"guide": "repeats", "guide_scale": 1.5},
             "ShootingKernel._guide_log_importance",
             lambda self, state, tilt, regrown: np.zeros(len(tilt)),
         ),
@@ -220,6 +227,42 @@ def test_the_temperature_guide_samples_the_exact_log_prob_tilt(lm, driver, biase
         assert final_state_p_value(lm, idata, "logprob", index) > 1e-3
 
 
+@pytest.mark.parametrize("driver, biases", [(tps.run_annealed, [-1.0, 0.8]), (tps.run_tempering, [0.0, -0.7, -1.4])])
+def test_the_repeats_guide_samples_the_exact_repeats_tilt(lm, driver, biases):
+    """Proposals that pre-pay e^{−λ·1[c_i = c_{i−1}]} token by token, on the enumerable GPT-2."""
+    steps = {"n_steps": 60} if driver is tps.run_tempering else {"steps_per_bias": 60}
+    idata = driver(
+        lm,
+        PROMPT,
+        LENGTH,
+        "repeats",
+        biases,
+        n_chains=1200,
+        seed=5,
+        record=(),
+        keep_tokens=True,
+        guide="repeats",
+        progress=False,
+        **steps,
+    )
+    assert idata.posterior.attrs["guide"] == "repeats"
+    for index in range(len(biases)):
+        assert final_state_p_value(lm, idata, "repeats", index) > 1e-3
+
+
+def test_a_pairwise_increment_guide_is_a_local_tilt(lm):
+    """A user's (V, V) increments: the repeats matrix gives the repeats guide's proposal law."""
+    kernel = tps.build_kernel(lm, PROMPT, LENGTH, "repeats", guide="repeats", biases=[-1.0])
+    matrix = guides.MatrixIncrement(torch.eye(lm.vocab_size, dtype=torch.float64), name="diagonal")
+    custom = tps.build_kernel(lm, PROMPT, LENGTH, "repeats", guide=matrix, biases=[-1.0])
+    first, second = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
+    a, b = kernel.init(50, first, lam=-1.0), custom.init(50, second, lam=-1.0)
+    assert torch.equal(a.completions, b.completions)
+    np.testing.assert_allclose(a.guide_statistics, b.guide_statistics, atol=1e-6)
+    with pytest.raises(ValueError, match="needs the biases"):
+        tps.build_kernel(lm, PROMPT, LENGTH, "repeats", guide="repeats")
+
+
 def test_the_temperature_guide_needs_the_biases_and_a_positive_temperature(lm):
     with pytest.raises(ValueError, match="needs the biases"):
         tps.build_kernel(lm, PROMPT, LENGTH, "logprob", guide="temperature")
@@ -227,7 +270,7 @@ def test_the_temperature_guide_needs_the_biases_and_a_positive_temperature(lm):
         tps.run_annealed(
             lm, PROMPT, LENGTH, "logprob", [0.5, 1.0], steps_per_bias=2, n_chains=2, guide="temperature", progress=False
         )
-    with pytest.raises(ValueError, match="guide must be token ids or 'temperature'"):
+    with pytest.raises(ValueError, match="guide must be token ids, 'temperature' or one of"):
         tps.build_kernel(lm, PROMPT, LENGTH, "logprob", guide="warm", biases=[0.5])
     kernel = tps.build_kernel(lm, PROMPT, LENGTH, "logprob", guide="temperature", biases=[0.5])
     generator = torch.Generator().manual_seed(0)
@@ -324,6 +367,9 @@ def test_regrow_keeps_prefixes_and_scores_what_it_grows(lm, join_groups):
     [
         guides.ClassGuide(torch.tensor([1, 3])),
         guides.TemperatureGuide(torch.tensor([-2.0, 0.0, 0.5, 0.7], dtype=torch.float64)),
+        guides.LocalTiltGuide(
+            guides.RepeatIncrement(), torch.tensor([-2.0, 0.0, 0.5, 0.7], dtype=torch.float64), 0, vocab_size=4
+        ),
     ],
 )
 def test_guided_regrowth_reports_the_statistics_and_the_proposal_law(lm, guide):
@@ -348,7 +394,9 @@ def test_guided_regrowth_reports_the_statistics_and_the_proposal_law(lm, guide):
     ids = torch.cat([prompt_ids.expand(6, -1), grown.completions], dim=1)
     log_probs = torch.log_softmax(lm.logits(ids[:, :-1])[0][:, len(prompt_ids) - 1 :], dim=-1)
     regrown = torch.arange(8)[None, :] >= cuts[:, None]
-    np.testing.assert_allclose(grown.guide_statistics[regrown], guide.statistics(log_probs[regrown]), atol=1e-5)
+    previous = ids[:, len(prompt_ids) - 1 : -1]  # c_{i−1} of every completion position i
+    expected = guide.statistics(log_probs[regrown], previous[regrown])
+    np.testing.assert_allclose(grown.guide_statistics[regrown], expected, atol=1e-5)
     assert (grown.guide_statistics[~regrown] == -9.0).all()
     log_q = grown.token_logprobs.double() - guide.log_importance(
         grown.completions, grown.token_logprobs, grown.guide_statistics, strength

@@ -25,6 +25,32 @@ import scipy.stats
 from rarelib.models import DATA_DIR, DEFAULT_MODEL_DIR, HFLanguageModel, ModelNotFoundError, load, resolve_device
 from rarelib.storymodel import training
 
+__all__ = [
+    "DEPTH_MODEL_DIR",
+    "EquiLearningFit",
+    "features_and_targets",
+    "fit_law",
+    "fit_onehot_ridge",
+    "hidden_states",
+    "layer_norm",
+    "LAYER_NORM_EPS",
+    "layer_residuals",
+    "LayerResiduals",
+    "load_depth_model",
+    "model_residuals",
+    "onehot_prediction_residual",
+    "onehot_residuals",
+    "OneHotRidge",
+    "RANK_TOLERANCE",
+    "REBUILD_COMMAND",
+    "scalar_prediction_residual",
+    "scalar_residuals",
+    "TARGET_OFFSETS",
+    "token_windows",
+    "training_record",
+    "untrained_twin",
+]
+
 TARGET_OFFSETS = {"previous": -1, "current": 0, "next": 1, "next-next": 2}
 DEPTH_MODEL_DIR = DATA_DIR / "models" / "depth-models"
 REBUILD_COMMAND = "OMP_NUM_THREADS=1 python scripts/train_depth_models.py"

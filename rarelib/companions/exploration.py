@@ -23,6 +23,20 @@ from scipy.special import logsumexp
 
 from rarelib import diagnostics, observables, reweighting
 
+__all__ = [
+    "ari_terms",
+    "corpus_windows",
+    "estimate_filter",
+    "FilterEstimate",
+    "FilterScore",
+    "percentile_interval",
+    "repeat_filter",
+    "score_filter",
+    "score_repeat_filter",
+    "SENTENCE_LENGTH_WEIGHT",
+    "WORD_LENGTH_WEIGHT",
+]
+
 WORD_LENGTH_WEIGHT = 4.71
 SENTENCE_LENGTH_WEIGHT = 0.5
 

@@ -31,6 +31,31 @@ from rarelib.companions.toy_training import ToyTraining, fit
 from rarelib.generation import check_positive_int
 from rarelib.storymodel.training import TrainingConfig, learning_rate
 
+__all__ = [
+    "ALPHABET",
+    "bootstrap_weights",
+    "counting_estimates",
+    "counting_kl_asymptote",
+    "cross_entropy",
+    "DEFAULT_MODEL_DIR",
+    "fit_lengths",
+    "fit_power_law",
+    "ICLTraining",
+    "kl_divergence",
+    "load",
+    "main",
+    "model_estimates",
+    "PowerLawFit",
+    "random_transition_matrices",
+    "sample_sequences",
+    "save",
+    "stationary_distributions",
+    "total_variation",
+    "train",
+    "training_batch",
+    "true_next_state",
+]
+
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 DEFAULT_MODEL_DIR = models.DATA_DIR / "models" / "icl-markov"
 

@@ -36,6 +36,24 @@ from rarelib.generation import check_positive_int, check_temperature
 from rarelib.logspace import LogEstimate
 from rarelib.models import CausalLM
 
+__all__ = [
+    "additive_rule_sequences",
+    "expected_errors",
+    "extinction_probability",
+    "geometric_sum",
+    "lineage_extinction",
+    "list_decode",
+    "ListDecoding",
+    "log_geometric_sum",
+    "log_mean_estimate",
+    "log_prob_error_free",
+    "log_prob_leaving_path",
+    "make_rule_violations",
+    "next_token_log_probs",
+    "simulate_errors",
+    "TemperedLM",
+]
+
 # --------------------------------------------------------------------------- the branching process
 
 

@@ -20,6 +20,8 @@ import torch
 from rarelib.models import HFLanguageModel, random_model
 from rarelib.storymodel.training import next_token_loss
 
+__all__ = ["fit", "greedy_accuracy", "parity_sequence", "sliding_windows", "ToyTraining", "train_on_windows"]
+
 
 def parity_sequence(initial: Sequence[int], length: int) -> np.ndarray:
     """Bits (length,) starting with ``initial`` (K bits), each later bit the parity of the K before it."""

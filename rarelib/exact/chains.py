@@ -28,6 +28,21 @@ from scipy.special import xlog1py
 from rarelib.exact.solvable import MarkovLM, enumerate_sequences
 from rarelib.models import CausalLM
 
+__all__ = [
+    "chain_structure",
+    "chain_to_markov_lm",
+    "ChainStructure",
+    "ContextChain",
+    "log_epsilon",
+    "mixing_time",
+    "model_as_chain",
+    "n_context_states",
+    "spectral_gap",
+    "stationary_distribution",
+    "tv_distance_to_stationary",
+    "zekri_bound",
+]
+
 
 @dataclass(frozen=True, eq=False)
 class ContextChain:

@@ -33,6 +33,29 @@ from rarelib import logspace
 from rarelib.generation import check_temperature
 from rarelib.models import UNLIMITED_CONTEXT, resolve_device
 
+__all__ = [
+    "AdditiveObservable",
+    "at_temperature",
+    "brute_force_distribution",
+    "COARSE_GROUPS",
+    "completion_log_probs",
+    "encode_symbols",
+    "enumerate_sequences",
+    "exact_distribution",
+    "ExactDistribution",
+    "fit_markov_lm",
+    "log_partition",
+    "logprob_distribution_bounds",
+    "map_to_alphabet",
+    "MarkovLM",
+    "MAX_WORK_ELEMENTS",
+    "mean_under",
+    "OBSERVABLE_KINDS",
+    "observable_values",
+    "random_markov_lm",
+    "tilted_mean",
+]
+
 #: Symbol → the characters it stands for: vowels, consonants, spaces, sentence ends, other punctuation.
 COARSE_GROUPS: dict[str, str] = {
     "a": "aeiouAEIOU",
@@ -569,4 +592,4 @@ def brute_force_distribution(
     phi = log_p if observable.kind == "logprob" else observable_values(model, observable, prompt, completions)
     support = np.isfinite(log_p)
     values, group = np.unique(phi[support], return_inverse=True)
-    return ExactDistribution(values, logspace.groupedlogspace.logsumexp(log_p[support], group, values.size))
+    return ExactDistribution(values, logspace.grouped_logsumexp(log_p[support], group, values.size))

@@ -41,6 +41,26 @@ from rarelib import diagnostics, direct, logspace, reweighting, tps
 from rarelib import observables as obs
 from rarelib.exact import solvable
 
+__all__ = [
+    "bias_ladder",
+    "compare_direct",
+    "compare_mbar",
+    "format_table",
+    "generated_tokens",
+    "json_ready",
+    "LOG10",
+    "PartitionComparison",
+    "Problem",
+    "repetition_loop_lm",
+    "sample_biased",
+    "sample_direct",
+    "SAMPLERS",
+    "TailComparison",
+    "thin_draws",
+    "validate",
+    "Validation",
+]
+
 SAMPLERS = ("annealed_tps", "parallel_tempering")
 LOG10 = math.log(10.0)
 

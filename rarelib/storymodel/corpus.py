@@ -2580,7 +2580,7 @@ Paragraphs = list[list[Clause]]
 
 
 @dataclass(frozen=True)
-class Problem:
+class Trouble:
     """A trouble the hero cannot fix alone: setup, failed attempts, a plea, remedies."""
 
     things: tuple[str, ...]
@@ -2596,8 +2596,8 @@ class Problem:
     when: str = ""
 
 
-PROBLEMS = (
-    Problem(
+TROUBLES = (
+    Trouble(
         things=("kite", "balloon", "paper airplane", "hat", "scarf", "ribbon"),
         setup="{name} took {his} {thing} to the top of the hill",
         trouble="a big gust of wind blew the {thing} into the branches of a tall tree",
@@ -2615,7 +2615,7 @@ PROBLEMS = (
             "{r_name} climbed up the tree and brought the {thing} back down",
         ),
     ),
-    Problem(
+    Trouble(
         things=("toy car", "robot", "toy train", "wagon", "music box", "toy boat", "airplane"),
         setup="{name} was playing with {his} {thing} in {his} room",
         trouble="the {thing} fell off the table and broke into pieces",
@@ -2632,7 +2632,7 @@ PROBLEMS = (
             "{r_name} fixed the {thing} with a tiny screwdriver",
         ),
     ),
-    Problem(
+    Trouble(
         things=("ball", "toy boat", "sandal", "hat", "rubber duck"),
         setup="{name} was playing with {his} {thing} by the pond",
         trouble="the {thing} fell into the water and floated away from the shore",
@@ -2649,7 +2649,7 @@ PROBLEMS = (
             "{r_name} asked a friendly duck to push the {thing} back with its beak",
         ),
     ),
-    Problem(
+    Trouble(
         things=("shadow", "shape"),
         setup="{name} was lying in bed with the lights off",
         trouble="{he} saw a big, spooky {thing} on the wall",
@@ -2668,7 +2668,7 @@ PROBLEMS = (
         needs_grown_up=True,
         when="One night",
     ),
-    Problem(
+    Trouble(
         things=("cookie jar", "storybook", "box of crayons", "jar of honey", "puzzle", "paint set"),
         setup="{name} wanted the {thing} from the top shelf",
         trouble="the shelf was much too high for {him}",
@@ -2686,7 +2686,7 @@ PROBLEMS = (
         owned=False,
         sudden=False,
     ),
-    Problem(
+    Trouble(
         things=("picnic", "kite party", "bike ride", "soccer game", "trip to the beach"),
         setup="{name} had planned {a_thing} for the whole afternoon",
         trouble="dark clouds filled the sky, and it began to rain",
@@ -2704,7 +2704,7 @@ PROBLEMS = (
         ),
         owned=False,
     ),
-    Problem(
+    Trouble(
         things=("bike", "scooter", "skateboard", "sled"),
         setup="{name} wanted to ride {his} new {thing}",
         trouble="every time {he} tried, {he} wobbled and fell over",
@@ -2721,7 +2721,7 @@ PROBLEMS = (
         ),
         sudden=False,
     ),
-    Problem(
+    Trouble(
         things=("bird", "robin", "sparrow", "bluebird", "finch", "chick"),
         setup="{name} was walking through the garden",
         trouble="{he} found a tiny {thing} on the ground that had fallen out of its nest",
@@ -2738,7 +2738,7 @@ PROBLEMS = (
         ),
         owned=False,
     ),
-    Problem(
+    Trouble(
         things=("butterfly",),
         setup="{name} was chasing a yellow {thing} through the tall grass",
         trouble="soon {he} had wandered too far, and {he} could not find the way home",
@@ -2755,7 +2755,7 @@ PROBLEMS = (
         ),
         owned=False,
     ),
-    Problem(
+    Trouble(
         things=("sandcastle", "sand tower"),
         setup="{name} was building a big {thing} at the beach",
         trouble="a big wave crashed onto the sand and washed the {thing} away",
@@ -2772,7 +2772,7 @@ PROBLEMS = (
         ),
         owned=False,
     ),
-    Problem(
+    Trouble(
         things=("sweater", "dress", "shirt", "jacket", "scarf", "hoodie"),
         setup="{name} was wearing {his} favorite {thing}",
         trouble="{he} slipped in a puddle, and the {thing} got covered in mud",
@@ -2806,8 +2806,8 @@ THANKS = (
 
 
 def problem_plot(rng: random.Random, cast: Cast) -> Paragraphs:
-    """Problem → failed attempts → help → resolution."""
-    problem = rng.choice(PROBLEMS)
+    """Trouble → failed attempts → help → resolution."""
+    problem = rng.choice(TROUBLES)
     thing = rng.choice(problem.things)
     rescuer = cast.grown_up if problem.needs_grown_up or rng.random() < 0.5 else cast.friend
     extra = {"thing": thing, "a_thing": with_article(thing), **rescuer.slots("r_")}

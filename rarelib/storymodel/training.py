@@ -24,6 +24,26 @@ import torch
 from rarelib.models import DEFAULT_MODEL_DIR
 from rarelib.storymodel import corpus
 
+__all__ = [
+    "batch_starts",
+    "build_model",
+    "CARD_PROMPT",
+    "card_samples",
+    "END_OF_TEXT",
+    "learning_rate",
+    "load_checkpoint",
+    "main",
+    "mean_loss",
+    "model_card",
+    "next_token_loss",
+    "save_checkpoint",
+    "token_stream",
+    "train",
+    "train_tokenizer",
+    "TrainingConfig",
+    "windows",
+]
+
 END_OF_TEXT = "<|endoftext|>"
 CARD_PROMPT = "Once upon a time, in a big forest, there lived a"
 
