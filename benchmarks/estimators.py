@@ -12,13 +12,15 @@ design, the same for every method, so that the comparison is about the estimator
   statistics (:mod:`rarelib.gumbel_tail`, Jones et al. 2025), 96% bootstrap interval of the fit.
 * **guided IS** — B/(L(K+1)) completions from the guide at each strength s ∈ {0, λ_1..λ_K},
   combined by the balance heuristic (:mod:`rarelib.importance`), delta-method 96% intervals. The
-  guide is the class guide where φ counts a class (or a loop token dominates Repeats), else the
-  temperature guide (which the Repeats of a random model do not follow: it shows).
+  guide matches φ: the class guide for a class count, the local-tilt guide ``"repeats"`` for
+  Repeats — except on ``random2-repeats``, which runs without a matching guide to show that regime
+  (IS then uses the temperature guide, which Repeats do not follow; SMC proposes from p_M; TPS
+  shoots forward from p_M).
 * **SMC** — one run of 16 islands at each λ_k (B/K tokens each; :mod:`rarelib.smc`), particles
   from the same guide (p_M where the guide is the temperature one), resampling at ESS < N/2; each
   threshold a is read from the run whose weighted ⟨φ⟩ lies closest to a; Student-t 96% intervals.
 * **TPS + MBAR** — parallel tempering over the ladder (8 chains per bias, guided moves where there
-  is a class guide, else forward shooting), 10% of the budget as λ = 0 direct samples, MBAR with
+  is a matching guide, else forward shooting), 10% of the budget as λ = 0 direct samples, MBAR with
   the project's settings and its 96% chain bootstrap (:func:`rarelib.exact.validation.compare_mbar`).
 
 Metrics per (method, problem, budget, seed) cell, at every threshold: log10 estimate, interval,
@@ -84,16 +86,19 @@ QUICK = {"budgets": [1e5], "seeds": [0, 1, 2]}
 
 
 def problem_specs() -> dict[str, dict]:
-    """Name → how to build a solvable problem: model, prompt, L, observable, class guide (or None)."""
+    """Name → how to build a solvable problem: model, prompt, L, observable, and the guide that matches it (class
+    token ids, ``"repeats"`` for the local-tilt guide) or None where the comparison runs without one."""
     return {
         "loop-count": dict(
             model=("loop", 5, 0.1, 0.005, 1), prompt="bca", length=14, kind="token_count", tokens=[0], guide=[0]
         ),
-        "loop-repeats": dict(model=("loop", 5, 0.1, 0.005, 2), prompt="bca", length=12, kind="repeats", guide=[0]),
+        "loop-repeats": dict(
+            model=("loop", 5, 0.1, 0.005, 2), prompt="bca", length=12, kind="repeats", guide="repeats"
+        ),
         "random1-count": dict(
             model=("random", 6, 1, 0.5, 5), prompt=[0], length=16, kind="token_count", tokens=[0], guide=[0]
         ),
-        "random1-repeats": dict(model=("random", 5, 1, 0.5, 7), prompt=[0], length=16, kind="repeats", guide=None),
+        "random1-repeats": dict(model=("random", 5, 1, 0.5, 7), prompt=[0], length=16, kind="repeats", guide="repeats"),
         "random2-repeats": dict(model=("random", 4, 2, 1.0, 3), prompt=[0, 1], length=14, kind="repeats", guide=None),
     }
 

@@ -35,6 +35,8 @@ import numpy as np
 from rarelib import diagnostics, logspace
 from rarelib.generation import check_positive_int
 
+__all__ = ["GumbelFit", "GumbelTail", "fit", "log_tail", "reduced_variates", "tail_probabilities"]
+
 DEFAULT_TOP = 10
 
 

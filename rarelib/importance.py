@@ -4,7 +4,8 @@ Stages (each a small function):
 
 1. :func:`sample_guided` draws n_k whole completions from the guide q_{s_k} of
    :mod:`rarelib.guides` at each strength s_k of a design s_1..s_K (the class guide
-   q ∝ p_M e^{−s 1[v ∈ G]}, or the temperature guide q ∝ p_M^{1−s}; s = 0 is p_M itself), with the
+   q ∝ p_M e^{−s 1[v ∈ G]}, the temperature guide q ∝ p_M^{1−s}, or the local-tilt guide
+   q ∝ p_M e^{−s g(c_{i−1}, v)}, e.g. for Repeats; s = 0 is p_M itself), with the
    batched kernel :func:`rarelib.generation.regrow` (every row cut at 0). For every sample it
    records log p_M(x) and log q_{s_j}(x) under *every* strength of the design — the guides keep
    per-position statistics from which ρ = log p_M − log q at any strength follows without
@@ -59,6 +60,16 @@ from rarelib.generation import (
 )
 from rarelib.guides import make_guide
 from rarelib.models import CausalLM, fingerprint
+
+__all__ = [
+    "ImportanceTail",
+    "ImportanceWeightWarning",
+    "GuidedSamples",
+    "log_partition",
+    "log_weights",
+    "sample_guided",
+    "tail_probabilities",
+]
 
 COMBINATIONS = ("balance", "own")
 INTERVALS = ("delta", "bootstrap")
@@ -134,7 +145,7 @@ def sample_guided(
     completion_length: int,
     *,
     observable: str | obs.Observable,
-    guide: Sequence[int] | str,
+    guide: Sequence[int] | str | object,
     strengths: Sequence[float],
     n_per_strength: int | Sequence[int],
     batch_size: int = 256,
@@ -144,22 +155,23 @@ def sample_guided(
 ) -> GuidedSamples:
     """Draw ``n_per_strength`` completions from the guide at each strength and score them under all strengths.
 
-    guide: token ids (class guide) or ``"temperature"`` (every strength then < 1); see
-    :func:`rarelib.guides.make_guide`. out: a folder for resumable batches (same arguments resume).
+    guide: token ids (class guide), ``"temperature"`` (every strength then < 1), ``"repeats"`` or a pairwise
+    increment (the local-tilt guide); see :func:`rarelib.guides.make_guide`. out: a folder for resumable
+    batches (the same arguments resume).
     """
     prompt_ids = prompt_token_ids(lm, prompt)
     length = check_completion_length(lm, len(prompt_ids), completion_length)
     values, counts = _check_design(strengths, n_per_strength)
     batch_size = check_positive_int("batch_size", batch_size)
     chosen = obs.get_observables([observable])
-    guide_object = make_guide(lm, guide, values)
+    guide_object = make_guide(lm, guide, values, first_previous=int(prompt_ids[-1]))
     config = {
         "model": lm.name,
         storage.FINGERPRINT_KEY: fingerprint(lm),
         "prompt_ids": prompt_ids.tolist(),
         "completion_length": length,
         "observable": list(chosen)[0],
-        "guide": guide if isinstance(guide, str) else sorted(int(t) for t in guide),
+        "guide": _guide_name(guide),
         "strengths": values.tolist(),
         "n_per_strength": counts.tolist(),
         "batch_size": batch_size,
@@ -205,6 +217,15 @@ def sample_guided(
         int(counts.sum()) * length,
         config,
     )
+
+
+def _guide_name(guide) -> str | list[int]:
+    """How ``guide`` is recorded in a run's config: its name, or the sorted token ids of a class guide."""
+    if isinstance(guide, str):
+        return guide
+    if hasattr(guide, "pair"):
+        return str(getattr(guide, "name", type(guide).__name__))
+    return sorted(int(t) for t in guide)
 
 
 def _draw_batch(

@@ -47,6 +47,8 @@ from rarelib.generation import (
 from rarelib.guides import make_guide
 from rarelib.models import CausalLM
 
+__all__ = ["SMCResult", "Twist", "increment", "run_smc"]
+
 INCREMENTS = ("repeats", "logprob", "token_count")
 
 #: log ψ_t for t < L: (t, completions (R, t+1) int64, partial φ (R,) float64) → (R,) float64.
@@ -129,6 +131,15 @@ def _island_mean(log_values: np.ndarray, level: float) -> tuple[logspace.LogEsti
     return logspace.LogEstimate(log_mean, np.stack([log_mean - half, log_mean + half])), relative_se
 
 
+def _log_correction(logits: torch.Tensor, proposal_logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """ρ = log p_M(x) − log q(x) of the drawn tokens (n,), float64 on the CPU, from the model's and the proposal's
+    logits (n, V)."""
+    index = tokens[:, None]
+    log_p = logits.double().log_softmax(dim=-1).gather(1, index)[:, 0]
+    log_q = proposal_logits.double().log_softmax(dim=-1).gather(1, index)[:, 0]
+    return (log_p - log_q).cpu()
+
+
 def _select_rows(cache, rows: torch.Tensor):
     """The cache with its batch rows replaced by ``rows`` (R,) int64 (resampling)."""
     if isinstance(cache, torch.Tensor):
@@ -158,7 +169,8 @@ def run_smc(
     """Estimate Z(λ) = E_{p_M}[e^{−λφ}] of an additive observable by (twisted) SMC; see the module docstring.
 
     observable: a kind of :func:`increment` (``tokens`` for ``"token_count"``); guide: None (propose from p_M),
-    token ids or ``"temperature"`` at ``guide_strength``; twist: log ψ_t for t < L (default −λ · partial φ).
+    token ids, ``"temperature"`` or ``"repeats"`` (:func:`rarelib.guides.make_guide`) at ``guide_strength``;
+    twist: log ψ_t for t < L (default −λ · partial φ).
     """
     prompt_ids = prompt_token_ids(lm, prompt)
     length = check_completion_length(lm, len(prompt_ids), completion_length)
@@ -177,7 +189,9 @@ def run_smc(
         raise ValueError(f"lam must be a finite number; got {lam!r}")
     level = diagnostics.check_level(level)
     g = increment(observable, tokens)
-    guide_object = None if guide is None else make_guide(lm, guide, [guide_strength])
+    guide_object = (
+        None if guide is None else make_guide(lm, guide, [guide_strength], first_previous=int(prompt_ids[-1]))
+    )
     generator = torch.Generator().manual_seed(check_seed(seed))
     rows = n_islands * n_particles
     strength = torch.full((rows,), float(guide_strength), dtype=torch.float64)
@@ -200,10 +214,9 @@ def run_smc(
             rho = torch.zeros(rows, dtype=torch.float64)
         else:
             log_probs = logits.log_softmax(dim=-1)
-            proposal = guide_object.proposal_logits(log_probs, strength)
+            proposal = guide_object.proposal_logits(log_probs, strength, previous.to(log_probs.device))
             token, model_lp, _ = sample_tokens(logits, uniforms, proposal_logits=proposal)
-            statistics = guide_object.statistics(log_probs)[:, None, :].cpu()
-            rho = guide_object.log_importance(token.cpu()[:, None], model_lp.cpu()[:, None], statistics, strength)[:, 0]
+            rho = _log_correction(logits, proposal, token)
         token, model_lp = token.cpu(), model_lp.cpu()
         phi = phi + g(previous, token, model_lp)
         completions = torch.cat([completions, token[:, None]], dim=1)
