@@ -9,7 +9,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # The book's models are small: one thread per process is fastest, and two processes share the cores.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: all env book test model icl-model depth-models reproduce bench seed-sweep clean
+.PHONY: all env book test model icl-model depth-models reproduce bench seed-sweep estimators clean
 
 all: book
 
@@ -64,7 +64,8 @@ reproduce: env
 ## bench: performance measurements; tables on stdout, JSON in benchmarks/results (the seed sweep has its own target)
 bench: env
 	for script in benchmarks/*.py; do \
-	  case "$$(basename $$script)" in common.py|seed_sweep.py) ;; *) $(PY) $$script || exit 1;; esac; \
+	  case "$$(basename $$script)" in common.py|seed_sweep.py) ;; estimators.py) $(PY) $$script --quick || exit 1;; \
+	  *) $(PY) $$script || exit 1;; esac; \
 	done
 
 ## seed-sweep: every chapter with seeds 1-8 through papermill, two at a time (hours; resumable, run it in parts
@@ -73,6 +74,11 @@ SEEDS ?= 1 2 3 4 5 6 7 8
 CHAPTERS ?=
 seed-sweep: env
 	$(PY) benchmarks/seed_sweep.py --seeds $(SEEDS) $(if $(CHAPTERS),--chapters $(CHAPTERS))
+
+## estimators: the estimators side by side at the issue's budgets (1e6, 1e7 tokens, 10 seeds; hours, resumable;
+## make bench runs its --quick part); results in benchmarks/results/estimators.json
+estimators: env
+	$(PY) benchmarks/estimators.py
 
 clean:
 	rm -rf _build build .pytest_cache .jupyter_cache
