@@ -47,6 +47,16 @@ CACHE_FORMAT = 2
 """Version of the cached files; 2: checkpoints and batches record the model fingerprint (older ones are not reused)."""
 
 
+def _move_key(move: tps.Move) -> dict:
+    """The move as a cached run's key records it: only what differs from forward shooting, guide and scale together."""
+    key = {} if move.guide is None else {"guide": move.guide, "guide_scale": move.scale}
+    if move.cuts != tps.FORWARD_SHOOTING.cuts:
+        key["cuts"] = move.cuts
+    if move.window is not None:
+        key["window"] = move.window
+    return key
+
+
 def run_key(lm: CausalLM, **arguments) -> str:
     """Hash of the model fingerprint, the cache format and the run's arguments (JSON-serialisable values)."""
     text = json.dumps({"model": fingerprint(lm), "format": CACHE_FORMAT, **arguments}, sort_keys=True, default=str)
@@ -119,8 +129,8 @@ def checkpoint_every(total_steps: int) -> int:
 BOOK_GUIDES = ("sentence ends", "temperature", "repeats")
 
 
-def guided_move(lm: CausalLM, guide: str | None) -> dict:
-    """The TPS move options (``guide``, ``guide_scale``) of one of the book's guides; ``None``: forward shooting.
+def guided_move(lm: CausalLM, guide: str | None) -> tps.Move:
+    """The TPS move of one of the book's guides; ``None``: forward shooting.
 
     ``"sentence ends"`` (for ARI): the tokens that can end a sentence, tilted by −λ, so that
     a push towards high ARI proposes longer sentences. ``"temperature"`` (for Log-Prob):
@@ -129,11 +139,11 @@ def guided_move(lm: CausalLM, guide: str | None) -> dict:
     probability tilted by e^{−λ}, the per-token share of the tilt e^{−λ·Repeats}.
     """
     if guide is None:
-        return {}
+        return tps.FORWARD_SHOOTING
     if guide == "sentence ends":
-        return {"guide": observables.sentence_end_token_ids(lm), "guide_scale": -1.0}
+        return tps.Move(guide=observables.sentence_end_token_ids(lm), scale=-1.0)
     if guide in ("temperature", "repeats"):
-        return {"guide": guide, "guide_scale": 1.0}
+        return tps.Move(guide=guide, scale=1.0)
     raise ValueError(f"guide must be None or one of {BOOK_GUIDES}; got {guide!r}")
 
 
@@ -148,9 +158,10 @@ def annealed(
     seed: int,
     cache_dir: str | os.PathLike = CACHE_DIR,
     start: str = "overdispersed",
+    move: tps.Move = tps.FORWARD_SHOOTING,
     **options,
 ):
-    """:func:`rarelib.tps.run_annealed`, cached in ``cache_dir``; ``options`` (record, keep_tokens, cuts)
+    """:func:`rarelib.tps.run_annealed`, cached in ``cache_dir``; ``options`` (record, keep_tokens)
     are passed on."""
     arguments = dict(
         prompt=prompt,
@@ -163,13 +174,15 @@ def annealed(
         start=start,
         **options,
     )
-    path = Path(cache_dir) / f"annealed-{observable}-{run_key(lm, sampler='annealed', **arguments)}.npz"
+    key = run_key(lm, sampler="annealed", **arguments, **_move_key(move))
+    path = Path(cache_dir) / f"annealed-{observable}-{key}.npz"
     with exclusive(path):
         return tps.run_annealed(
             lm,
             checkpoint=path,
             progress=False,
             checkpoint_every=checkpoint_every(steps_per_bias * len(biases)),
+            move=move,
             **arguments,
         )
 
@@ -185,6 +198,7 @@ def tempering(
     seed: int,
     cache_dir: str | os.PathLike = CACHE_DIR,
     start: str = "overdispersed",
+    move: tps.Move = tps.FORWARD_SHOOTING,
     **options,
 ):
     """:func:`rarelib.tps.run_tempering`, cached in ``cache_dir``; ``options`` (swap_every, record, ...)
@@ -200,10 +214,11 @@ def tempering(
         start=start,
         **options,
     )
-    path = Path(cache_dir) / f"tempering-{observable}-{run_key(lm, sampler='tempering', **arguments)}.npz"
+    key = run_key(lm, sampler="tempering", **arguments, **_move_key(move))
+    path = Path(cache_dir) / f"tempering-{observable}-{key}.npz"
     with exclusive(path):
         return tps.run_tempering(
-            lm, checkpoint=path, progress=False, checkpoint_every=checkpoint_every(n_steps), **arguments
+            lm, checkpoint=path, progress=False, checkpoint_every=checkpoint_every(n_steps), move=move, **arguments
         )
 
 
