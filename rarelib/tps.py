@@ -602,6 +602,21 @@ def _inference_data(records: dict, kernel: ShootingKernel, config: dict):
     return storage.make_run(posterior, config["biases"], sample_stats=stats, attrs=attrs)
 
 
+def _drive(lm: CausalLM, problem: tuple, output: tuple, *, sampler: str, **run):
+    """Run a driver: problem = (prompt, completion_length, observable, record, move), output = (checkpoint,
+    checkpoint_every, progress, callback); ``run``: the driver's other arguments (:func:`_prepare`)."""
+    prompt, completion_length, observable, record, move = problem
+    checkpoint, checkpoint_every, progress, callback = output
+    kernel, config = _prepare(
+        lm, prompt, completion_length, observable, record, move, checkpoint_every, sampler=sampler, **run
+    )
+    tempering = sampler == "parallel_tempering"
+    steps = config["n_steps"] if tempering else config["steps_per_bias"]
+    layout = _Layout(np.array(config["biases"]), steps, config["n_chains"], tempering=tempering)
+    records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
+    return _inference_data(records, kernel, config)
+
+
 def run_annealed(
     lm: CausalLM,
     prompt: str | Sequence[int] | torch.Tensor,
@@ -630,25 +645,18 @@ def run_annealed(
     move: how each step proposes (:class:`Move`; default: the paper's forward shooting).
     callback(step, state, info) runs after every step (global step index from 0).
     """
-    kernel, config = _prepare(
+    return _drive(
         lm,
-        prompt,
-        completion_length,
-        observable,
-        record,
-        move,
-        checkpoint_every,
+        (prompt, completion_length, observable, record, move),
+        (checkpoint, checkpoint_every, progress, callback),
+        sampler="annealed_tps",
         biases=biases,
         n_chains=n_chains,
         seed=seed,
         keep_tokens=keep_tokens,
-        sampler="annealed_tps",
         start=start,
         steps_per_bias=steps_per_bias,
     )
-    layout = _Layout(np.array(config["biases"]), config["steps_per_bias"], config["n_chains"], tempering=False)
-    records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
-    return _inference_data(records, kernel, config)
 
 
 def run_tempering(
@@ -683,23 +691,16 @@ def run_tempering(
     ``sampler="parallel_tempering"``; the move, checkpoint and callback as in :func:`run_annealed`. A checkpoint
     of the same run with fewer ``n_steps`` is continued: the result is bit-identical to a run that long from the start.
     """
-    kernel, config = _prepare(
+    return _drive(
         lm,
-        prompt,
-        completion_length,
-        observable,
-        record,
-        move,
-        checkpoint_every,
+        (prompt, completion_length, observable, record, move),
+        (checkpoint, checkpoint_every, progress, callback),
+        sampler="parallel_tempering",
         biases=biases,
         n_chains=n_chains,
         seed=seed,
         keep_tokens=keep_tokens,
-        sampler="parallel_tempering",
         start=start,
         n_steps=n_steps,
         swap_every=swap_every,
     )
-    layout = _Layout(np.array(config["biases"]), config["n_steps"], config["n_chains"], tempering=True)
-    records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
-    return _inference_data(records, kernel, config)

@@ -147,6 +147,31 @@ def guided_move(lm: CausalLM, guide: str | None) -> tps.Move:
     raise ValueError(f"guide must be None or one of {BOOK_GUIDES}; got {guide!r}")
 
 
+def _run_arguments(prompt, completion_length, observable, biases, n_chains, seed, start, **rest) -> dict:
+    """The keyword arguments of a TPS driver, as a cached run's key records them."""
+    biases = [float(b) for b in biases]
+    return dict(
+        prompt=prompt,
+        completion_length=completion_length,
+        observable=observable,
+        biases=biases,
+        n_chains=n_chains,
+        seed=seed,
+        start=start,
+        **rest,
+    )
+
+
+def _cached(driver, kind: str, lm: CausalLM, arguments: dict, move: tps.Move, total_steps: int, cache_dir) -> object:
+    """``driver`` run with a checkpoint in ``cache_dir`` named by the run's key: resumed or reused when it exists."""
+    key = run_key(lm, sampler=kind, **arguments, **_move_key(move))
+    path = Path(cache_dir) / f"{kind}-{arguments['observable']}-{key}.npz"
+    with exclusive(path):
+        return driver(
+            lm, checkpoint=path, progress=False, checkpoint_every=checkpoint_every(total_steps), move=move, **arguments
+        )
+
+
 def annealed(
     lm: CausalLM,
     prompt: str,
@@ -163,28 +188,10 @@ def annealed(
 ):
     """:func:`rarelib.tps.run_annealed`, cached in ``cache_dir``; ``options`` (record, keep_tokens)
     are passed on."""
-    arguments = dict(
-        prompt=prompt,
-        completion_length=completion_length,
-        observable=observable,
-        biases=[float(b) for b in biases],
-        steps_per_bias=steps_per_bias,
-        n_chains=n_chains,
-        seed=seed,
-        start=start,
-        **options,
+    arguments = _run_arguments(
+        prompt, completion_length, observable, biases, n_chains, seed, start, steps_per_bias=steps_per_bias, **options
     )
-    key = run_key(lm, sampler="annealed", **arguments, **_move_key(move))
-    path = Path(cache_dir) / f"annealed-{observable}-{key}.npz"
-    with exclusive(path):
-        return tps.run_annealed(
-            lm,
-            checkpoint=path,
-            progress=False,
-            checkpoint_every=checkpoint_every(steps_per_bias * len(biases)),
-            move=move,
-            **arguments,
-        )
+    return _cached(tps.run_annealed, "annealed", lm, arguments, move, steps_per_bias * len(biases), cache_dir)
 
 
 def tempering(
@@ -203,23 +210,10 @@ def tempering(
 ):
     """:func:`rarelib.tps.run_tempering`, cached in ``cache_dir``; ``options`` (swap_every, record, ...)
     are passed on."""
-    arguments = dict(
-        prompt=prompt,
-        completion_length=completion_length,
-        observable=observable,
-        biases=[float(b) for b in biases],
-        n_steps=n_steps,
-        n_chains=n_chains,
-        seed=seed,
-        start=start,
-        **options,
+    arguments = _run_arguments(
+        prompt, completion_length, observable, biases, n_chains, seed, start, n_steps=n_steps, **options
     )
-    key = run_key(lm, sampler="tempering", **arguments, **_move_key(move))
-    path = Path(cache_dir) / f"tempering-{observable}-{key}.npz"
-    with exclusive(path):
-        return tps.run_tempering(
-            lm, checkpoint=path, progress=False, checkpoint_every=checkpoint_every(n_steps), move=move, **arguments
-        )
+    return _cached(tps.run_tempering, "tempering", lm, arguments, move, n_steps, cache_dir)
 
 
 def direct_samples(

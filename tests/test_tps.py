@@ -204,50 +204,36 @@ def test_dropping_a_term_of_the_ratio_is_detected(loop_lm, monkeypatch, move, br
     assert max(loop_p_values(loop_lm, run_loop(loop_lm, **move))) < 1e-6
 
 
-@pytest.mark.parametrize("driver, biases", [(tps.run_annealed, [0.6, -1.0]), (tps.run_tempering, [0.0, 0.45, 0.9])])
-def test_the_temperature_guide_samples_the_exact_log_prob_tilt(lm, driver, biases):
-    """Proposals at temperature 1/(1 − λ) for the Log-Prob tilt p_M^{1−λ}, on the enumerable GPT-2."""
+@pytest.mark.parametrize(
+    "observable, guide, driver, biases, seed",
+    [
+        ("logprob", "temperature", tps.run_annealed, [0.6, -1.0], 9),
+        ("logprob", "temperature", tps.run_tempering, [0.0, 0.45, 0.9], 9),
+        ("repeats", "repeats", tps.run_annealed, [-1.0, 0.8], 5),
+        ("repeats", "repeats", tps.run_tempering, [0.0, -0.7, -1.4], 5),
+    ],
+)
+def test_the_observables_own_guide_samples_its_exact_tilt(lm, observable, guide, driver, biases, seed):
+    """Proposals that pre-pay the tilt token by token — at temperature 1/(1 − λ) for Log-Prob's
+    p_M^{1−λ}, with e^{−λ·1[c_i = c_{i−1}]} for Repeats — on the enumerable GPT-2."""
     steps = {"n_steps": 60} if driver is tps.run_tempering else {"steps_per_bias": 60}
     idata = driver(
         lm,
         PROMPT,
         LENGTH,
-        "logprob",
+        observable,
         biases,
         n_chains=1200,
-        seed=9,
+        seed=seed,
         record=(),
         keep_tokens=True,
-        move=tps.Move(guide="temperature"),
+        move=tps.Move(guide=guide),
         progress=False,
         **steps,
     )
-    assert idata.posterior.attrs["guide"] == "temperature"
+    assert idata.posterior.attrs["guide"] == guide
     for index in range(len(biases)):
-        assert final_state_p_value(lm, idata, "logprob", index) > 1e-3
-
-
-@pytest.mark.parametrize("driver, biases", [(tps.run_annealed, [-1.0, 0.8]), (tps.run_tempering, [0.0, -0.7, -1.4])])
-def test_the_repeats_guide_samples_the_exact_repeats_tilt(lm, driver, biases):
-    """Proposals that pre-pay e^{−λ·1[c_i = c_{i−1}]} token by token, on the enumerable GPT-2."""
-    steps = {"n_steps": 60} if driver is tps.run_tempering else {"steps_per_bias": 60}
-    idata = driver(
-        lm,
-        PROMPT,
-        LENGTH,
-        "repeats",
-        biases,
-        n_chains=1200,
-        seed=5,
-        record=(),
-        keep_tokens=True,
-        move=tps.Move(guide="repeats"),
-        progress=False,
-        **steps,
-    )
-    assert idata.posterior.attrs["guide"] == "repeats"
-    for index in range(len(biases)):
-        assert final_state_p_value(lm, idata, "repeats", index) > 1e-3
+        assert final_state_p_value(lm, idata, observable, index) > 1e-3
 
 
 def test_a_pairwise_increment_guide_is_a_local_tilt(lm):
