@@ -59,6 +59,8 @@ def _git(root: Path, *args: str) -> str:
 def source_archive(root: Path) -> SourceArchive | None:
     """The tree to pack and its name; None where ``root`` is not a git checkout (e.g. an unpacked zip)."""
     try:
+        if Path(_git(root, "rev-parse", "--show-toplevel")).resolve() != root.resolve():
+            return None  # unpacked inside some other repository
         commit = _git(root, "rev-parse", "--short=7", "HEAD")
         # `git stash create` records uncommitted changes to tracked files as a commit without touching
         # the working tree; it prints nothing when there are none.
@@ -94,11 +96,12 @@ def unique_scripts(scripts: list) -> list:
     return kept
 
 
-def index_page(title: str, start: str) -> str:
+def index_page(title: str, start: str, icon: str | None = None) -> str:
     """A small real page at the site's root that sends the reader to the first page of the book."""
     title, start = html.escape(title), html.escape(start, quote=True)
+    icon_link = f'<link rel="icon" href="{html.escape(icon, quote=True)}">\n' if icon else ""
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{title}</title>\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{title}</title>\n{icon_link}'
             f'<meta http-equiv="refresh" content="0; url={start}">\n<link rel="canonical" href="{start}">\n'
             f'</head>\n<body>\n<h1>{title}</h1>\n<p>The book starts at <a href="{start}">its introduction</a>.</p>\n'
             f'</body>\n</html>\n')
@@ -109,7 +112,8 @@ def index_page(title: str, start: str) -> str:
 
 def _on_config_inited(app, config):
     config.html_theme_options = launch_settings(config.html_theme_options)
-    if not wants_thebe(config.html_theme_options):
+    app.site_thebe = wants_thebe(config.html_theme_options)
+    if not app.site_thebe:
         for listeners in app.events.listeners.values():
             for listener in list(listeners):
                 if getattr(listener.handler, "__module__", "").startswith("sphinx_thebe"):
@@ -131,6 +135,9 @@ def _executed_notebook(app, docname: str) -> Path:
 def _on_page_context(app, pagename, templatename, context, doctree):
     if "script_files" in context:
         context["script_files"] = unique_scripts(context["script_files"])
+    if not getattr(app, "site_thebe", True) and "css_files" in context:  # its stylesheet was added at setup
+        context["css_files"] = [css for css in context["css_files"]
+                                if "sphinx-thebe" not in str(getattr(css, "filename", css))]
     group = next((button for button in context.get("header_buttons", [])
                   if button.get("label") == "download-buttons"), None)
     if group is None:
@@ -182,7 +189,9 @@ def _on_build_finished(app, exception):
         logger.info(f"[site_source] source packed as {SOURCE_DIR}/{archive.name}")
     root = app.config.root_doc
     if root != "index":
-        (outdir / "index.html").write_text(index_page(app.config.project, f"{root}.html"), encoding="utf8")
+        favicon = app.config.html_favicon
+        icon = f"_static/{Path(favicon).name}" if favicon and "://" not in favicon else favicon
+        (outdir / "index.html").write_text(index_page(app.config.project, f"{root}.html", icon), encoding="utf8")
 
 
 def setup(app):
