@@ -12,7 +12,9 @@ localhost; a page passes when it has
 * no output block with a traceback or an error (`Traceback (most recent call last)`, `…Error: …`);
 * every `<img>` loaded, with alt text that is not a file name;
 * no internal link to a missing file or anchor (checked against the files on disk);
-* on a chapter page, links to the executed notebook and to the source zip.
+* on a chapter page, links to the executed notebook and to the source zip;
+
+and no published file carries the absolute path of the machine that built it.
 
 Writes one record per page and an overall verdict to the JSON file, prints a table, and exits
 with status 1 if any page fails. Needs Chromium, chromedriver and selenium (`make site-check`
@@ -109,6 +111,19 @@ def link_target(url: str, base_url: str, site: Path) -> tuple[Path, str] | None:
     if path.endswith("/"):
         target = target / "index.html"
     return target, unquote(fragment)
+
+
+def leaked_paths(site: Path, needles: list[str]) -> list[str]:
+    """Published text files (pages, notebooks, logs, data) that contain one of `needles`: the absolute
+    paths of the machine that built the site, which mean nothing to a reader (the theme's own files left out)."""
+    suffixes = {".html", ".ipynb", ".txt", ".log", ".json", ".js", ".md", ".py", ".csv"}
+    leaks = []
+    for path in sorted(site.rglob("*")):
+        relative = path.relative_to(site)
+        if path.is_file() and path.suffix in suffixes and relative.parts[0] != "_static":
+            text = path.read_text(encoding="utf8", errors="replace")
+            leaks += [f"{relative.as_posix()} contains {needle}" for needle in needles if needle in text]
+    return leaks
 
 
 @dataclass
@@ -329,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             driver.quit()
             server.shutdown()
     overall = summarise(reports)
+    overall["leaked_paths"] = leaked_paths(site, [str(REPO), str(site)])
+    overall["ok"] = overall["ok"] and not overall["leaked_paths"]
     zips = sorted(path.name for path in (site / "_source").glob("*.zip"))
     result = {"tool": "scripts/site_check.py", "browser": chromium_version(),
               "viewports": {"desktop": list(DESKTOP), "phone": list(PHONE)},
@@ -341,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{overall['math']} formulas, {overall['images']} images, {overall['links']} links; page weight "
           f"{overall['weight_bytes']['min'] / 1e6:.2f}–{overall['weight_bytes']['max'] / 1e6:.2f} MB "
           f"(median {overall['weight_bytes']['median'] / 1e6:.2f}); written to {args.out}")
+    for leak in overall["leaked_paths"]:
+        print(f"published file with a build path: {leak}")
     return 0 if overall["ok"] else 1
 
 

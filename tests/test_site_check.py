@@ -70,6 +70,15 @@ def test_site_pages_leave_out_the_theme_and_downloads(tmp_path):
     assert site_check.site_pages(tmp_path) == ["book/intro.html", "index.html"]
 
 
+def test_leaked_build_paths(tmp_path):
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "05_mbar.err.log").write_text('File "/work/repo/rarelib/x.py", line 3')
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "_static" / "theme.js").write_text("/work/repo")  # the theme's files are not the book's
+    (tmp_path / "page.html").write_text("<p>clean</p>")
+    assert site_check.leaked_paths(tmp_path, ["/work/repo"]) == ["reports/05_mbar.err.log contains /work/repo"]
+
+
 def test_summary_and_table():
     good = site_check.PageReport("a.html", weight_bytes=2_000_000, math=3, images=1, links=5)
     bad = site_check.PageReport("b.html", failures=["broken link: c.html"], weight_bytes=1_000_000)
