@@ -326,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--site", type=Path, default=REPO / "_build" / "html")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "site_check.json")
     parser.add_argument("--pages", nargs="*", help="only these pages (paths relative to the site)")
+    parser.add_argument("--note", help="a remark on the build that was checked, stored in the JSON")
     args = parser.parse_args(argv)
     site = args.site.resolve()
     if not (site / "index.html").is_file():
@@ -347,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     overall["leaked_paths"] = leaked_paths(site, [str(REPO), str(site)])
     overall["ok"] = overall["ok"] and not overall["leaked_paths"]
     zips = sorted(path.name for path in (site / "_source").glob("*.zip"))
-    result = {"tool": "scripts/site_check.py", "browser": chromium_version(),
+    result = {"tool": "scripts/site_check.py", **({"note": args.note} if args.note else {}),
+              "browser": chromium_version(),
               "viewports": {"desktop": list(DESKTOP), "phone": list(PHONE)},
               "source_zip": zips[0] if zips else None, "seconds": round(time.perf_counter() - started, 1),
               "overall": overall, "pages": {report.page: report.as_dict() for report in reports}}
