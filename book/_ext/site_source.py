@@ -3,8 +3,9 @@
 A small Sphinx extension, loaded by ``_config.yml`` (``sphinx.local_extensions``):
 
 * packs the repository's tracked files (``git archive`` of the working tree) as a versioned zip,
-  ``_source/rarelib-compendium-<version>-g<commit>.zip``, into the site, and copies each chapter's
-  *executed* notebook (MyST-NB writes them to ``_build/jupyter_execute``) to ``_executed/``;
+  ``_source/rarelib-compendium-<version>-g<commit>.zip``, into the site, and writes each chapter's
+  *executed* notebook (from the execution cache, or MyST-NB's ``_build/jupyter_execute``) to
+  ``_executed/`` where it has outputs;
 * adds both to every page's download menu, next to the bare notebook, and offers the zip's link to
   the prose as the MyST substitution ``{{ source_zip }}``;
 * launch buttons (Binder, Colab) follow the one ``repository.url`` setting: without it there is no
@@ -128,8 +129,34 @@ def _on_config_inited(app, config):
     config.myst_substitutions = {**config.myst_substitutions, "source_zip": link}
 
 
-def _executed_notebook(app, docname: str) -> Path:
-    return Path(app.outdir).parent / "jupyter_execute" / f"{docname}.ipynb"
+def has_outputs(notebook) -> bool:
+    return any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+
+
+def _executed_notebook(app, docname: str):
+    """The chapter's notebook with its outputs, or None. With `execute_notebooks: cache` it comes from the
+    execution cache (MyST-NB's own copy in _build/jupyter_execute lacks the outputs of a cache hit)."""
+    memo = app.__dict__.setdefault("site_executed", {})
+    if docname not in memo:
+        import nbformat
+
+        memo[docname] = None
+        source = Path(app.env.doc2path(docname))
+        if source.suffix == ".ipynb":
+            candidates = []
+            if app.config.nb_execution_mode == "cache":
+                from jupyter_cache import get_cache
+
+                try:
+                    cache = get_cache(app.config.nb_execution_cache_path or ".jupyter_cache")
+                    candidates.append(cache.merge_match_into_notebook(nbformat.read(source, as_version=4))[1])
+                except KeyError:  # not in the cache (excluded from execution, or it failed)
+                    pass
+            written = Path(app.outdir).parent / "jupyter_execute" / f"{docname}.ipynb"
+            if written.exists():
+                candidates.append(nbformat.read(written, as_version=4))
+            memo[docname] = next((nb for nb in candidates if has_outputs(nb)), None)
+    return memo[docname]
 
 
 def _on_page_context(app, pagename, templatename, context, doctree):
@@ -147,7 +174,7 @@ def _on_page_context(app, pagename, templatename, context, doctree):
     for button in group["buttons"]:
         if button.get("text") == ".ipynb":
             button["tooltip"] = "Download the notebook (without outputs)"
-    if context.get("page_source_suffix") == ".ipynb" and _executed_notebook(app, pagename).exists():
+    if context.get("page_source_suffix") == ".ipynb" and _executed_notebook(app, pagename) is not None:
         extra.append({"type": "link", "url": pathto(f"{EXECUTED_DIR}/{pagename}.ipynb", 1),
                       "text": ".ipynb, executed", "icon": "fas fa-book-open",
                       "tooltip": "Download the executed notebook (with outputs)", "label": "download-executed-button"})
@@ -173,11 +200,13 @@ def _on_build_finished(app, exception):
         logger.info(f"[site_source] execution reports moved out of the site to {target}")
     executed = outdir / EXECUTED_DIR
     shutil.rmtree(executed, ignore_errors=True)
+    import nbformat
+
     for docname in sorted(app.env.found_docs):
-        source = _executed_notebook(app, docname)
-        if app.env.doc2path(docname).endswith(".ipynb") and source.exists():
+        notebook = _executed_notebook(app, docname)
+        if notebook is not None:
             (executed / docname).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, executed / f"{docname}.ipynb")
+            nbformat.write(notebook, executed / f"{docname}.ipynb")
     archive = app.site_source_archive
     if archive is not None:
         folder = outdir / SOURCE_DIR
