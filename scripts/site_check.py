@@ -20,6 +20,7 @@ Writes one record per page and an overall verdict to the JSON file, prints a tab
 with status 1 if any page fails. Needs Chromium, chromedriver and selenium (`make site-check`
 installs them).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,11 +42,19 @@ from urllib.parse import unquote, urldefrag, urlsplit
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage",
-                  # every host but localhost fails to resolve: the page sees only the site itself
-                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    # every host but localhost fails to resolve: the page sees only the site itself
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
+]
 DESKTOP, PHONE = (1280, 900), (375, 812)
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 SKIPPED_DIRS = {"_static", "_sources", "_images", "_executed", "_source", "reports"}
@@ -58,8 +67,11 @@ ERROR_LINE = re.compile(r"^\s*(Traceback \(most recent call last\)|[A-Z]\w*(Erro
 
 def site_pages(site: Path) -> list[str]:
     """The HTML pages of a built site, as paths relative to it, without the theme's and build's folders."""
-    return sorted(path.relative_to(site).as_posix() for path in site.rglob("*.html")
-                  if not SKIPPED_DIRS.intersection(path.relative_to(site).parts[:-1]))
+    return sorted(
+        path.relative_to(site).as_posix()
+        for path in site.rglob("*.html")
+        if not SKIPPED_DIRS.intersection(path.relative_to(site).parts[:-1])
+    )
 
 
 def is_file_name(alt: str | None) -> bool:
@@ -141,28 +153,44 @@ class PageReport:
         return not self.failures
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "failures": self.failures, "weight_bytes": self.weight_bytes,
-                "requests": self.requests, "math": self.math, "images": self.images, "links": self.links}
+        return {
+            "ok": self.ok,
+            "failures": self.failures,
+            "weight_bytes": self.weight_bytes,
+            "requests": self.requests,
+            "math": self.math,
+            "images": self.images,
+            "links": self.links,
+        }
 
 
 def summarise(reports: list[PageReport]) -> dict:
     """The overall verdict: pages, failing pages, failures, and page weights (bytes)."""
     weights = [report.weight_bytes for report in reports]
-    return {"ok": bool(reports) and all(report.ok for report in reports), "pages": len(reports),
-            "failing_pages": sum(not report.ok for report in reports),
-            "failures": sum(len(report.failures) for report in reports),
-            "math": sum(report.math for report in reports), "images": sum(report.images for report in reports),
-            "links": sum(report.links for report in reports),
-            "weight_bytes": {"min": min(weights, default=0), "median": int(statistics.median(weights)) if weights else 0,
-                             "max": max(weights, default=0)}}
+    return {
+        "ok": bool(reports) and all(report.ok for report in reports),
+        "pages": len(reports),
+        "failing_pages": sum(not report.ok for report in reports),
+        "failures": sum(len(report.failures) for report in reports),
+        "math": sum(report.math for report in reports),
+        "images": sum(report.images for report in reports),
+        "links": sum(report.links for report in reports),
+        "weight_bytes": {
+            "min": min(weights, default=0),
+            "median": int(statistics.median(weights)) if weights else 0,
+            "max": max(weights, default=0),
+        },
+    }
 
 
 def format_table(reports: list[PageReport]) -> str:
     rows = [f"{'page':44s} {'MB':>5s} {'req':>4s} {'math':>5s} {'img':>4s} {'links':>5s}  result"]
     for report in reports:
         verdict = "ok" if report.ok else f"FAIL ({len(report.failures)})"
-        rows.append(f"{report.page:44s} {report.weight_bytes / 1e6:5.2f} {report.requests:4d} {report.math:5d} "
-                    f"{report.images:4d} {report.links:5d}  {verdict}")
+        rows.append(
+            f"{report.page:44s} {report.weight_bytes / 1e6:5.2f} {report.requests:4d} {report.math:5d} "
+            f"{report.images:4d} {report.links:5d}  {verdict}"
+        )
         rows.extend(f"    - {failure}" for failure in report.failures[:10])
         if len(report.failures) > 10:
             rows.append(f"    … and {len(report.failures) - 10} more")
@@ -178,8 +206,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def serve(site: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             functools.partial(_QuietHandler, directory=str(site)))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://localhost:{server.server_address[1]}/"
 
@@ -308,8 +335,9 @@ def check_page(driver, base_url: str, site: Path, page: str, anchor_cache: dict)
     report.weight_bytes = int(facts["weight"])
     driver.set_window_size(*PHONE)
     time.sleep(0.2)
-    report.failures += [f"inline formula wider than a {PHONE[0]} px screen: {text}"
-                        for text in driver.execute_script(INLINE_OVERFLOW)]
+    report.failures += [
+        f"inline formula wider than a {PHONE[0]} px screen: {text}" for text in driver.execute_script(INLINE_OVERFLOW)
+    ]
     driver.get_log("performance")  # drop what the resize logged
     return report
 
@@ -348,18 +376,25 @@ def main(argv: list[str] | None = None) -> int:
     overall["leaked_paths"] = leaked_paths(site, [str(REPO), str(site)])
     overall["ok"] = overall["ok"] and not overall["leaked_paths"]
     zips = sorted(path.name for path in (site / "_source").glob("*.zip"))
-    result = {"tool": "scripts/site_check.py", **({"note": args.note} if args.note else {}),
-              "browser": chromium_version(),
-              "viewports": {"desktop": list(DESKTOP), "phone": list(PHONE)},
-              "source_zip": zips[0] if zips else None, "seconds": round(time.perf_counter() - started, 1),
-              "overall": overall, "pages": {report.page: report.as_dict() for report in reports}}
+    result = {
+        "tool": "scripts/site_check.py",
+        **({"note": args.note} if args.note else {}),
+        "browser": chromium_version(),
+        "viewports": {"desktop": list(DESKTOP), "phone": list(PHONE)},
+        "source_zip": zips[0] if zips else None,
+        "seconds": round(time.perf_counter() - started, 1),
+        "overall": overall,
+        "pages": {report.page: report.as_dict() for report in reports},
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf8")
     print(format_table(reports))
-    print(f"\n{overall['pages']} pages, {overall['failing_pages']} failing, {overall['failures']} failures; "
-          f"{overall['math']} formulas, {overall['images']} images, {overall['links']} links; page weight "
-          f"{overall['weight_bytes']['min'] / 1e6:.2f}–{overall['weight_bytes']['max'] / 1e6:.2f} MB "
-          f"(median {overall['weight_bytes']['median'] / 1e6:.2f}); written to {args.out}")
+    print(
+        f"\n{overall['pages']} pages, {overall['failing_pages']} failing, {overall['failures']} failures; "
+        f"{overall['math']} formulas, {overall['images']} images, {overall['links']} links; page weight "
+        f"{overall['weight_bytes']['min'] / 1e6:.2f}–{overall['weight_bytes']['max'] / 1e6:.2f} MB "
+        f"(median {overall['weight_bytes']['median'] / 1e6:.2f}); written to {args.out}"
+    )
     for leak in overall["leaked_paths"]:
         print(f"published file with a build path: {leak}")
     return 0 if overall["ok"] else 1

@@ -1,9 +1,9 @@
 """The browser check of the built site (scripts/site_check.py) and the site's Sphinx extension
 (book/_ext/site_source.py): their pure parts always, the browser on a tiny site where Chromium is installed."""
+
 import importlib.util
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,29 +27,44 @@ site_source = load("site_source", REPO / "book" / "_ext" / "site_source.py")
 # --- scripts/site_check.py ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("alt, expected", [
-    (None, True), ("", True), ("  ", True), ("../_images/507f3a.png", True), ("figure.SVG", True),
-    ("Histogram of ARI, model against corpus", False), ("Two panels: log Z against λ.", False),
-])
+@pytest.mark.parametrize(
+    "alt, expected",
+    [
+        (None, True),
+        ("", True),
+        ("  ", True),
+        ("../_images/507f3a.png", True),
+        ("figure.SVG", True),
+        ("Histogram of ARI, model against corpus", False),
+        ("Two panels: log Z against λ.", False),
+    ],
+)
 def test_alt_text_that_is_a_file_name(alt, expected):
     assert site_check.is_file_name(alt) is expected
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("http://localhost:8000/notebooks/05_mbar.html", True), ("http://127.0.0.1:9/x.js", True),
-    ("data:image/png;base64,AAAA", True), ("about:blank", True),
-    ("https://unpkg.com/thebe@0.8.2/lib/index.js", False), ("https://doi.org/10.1063/1.2978177", False),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("http://localhost:8000/notebooks/05_mbar.html", True),
+        ("http://127.0.0.1:9/x.js", True),
+        ("data:image/png;base64,AAAA", True),
+        ("about:blank", True),
+        ("https://unpkg.com/thebe@0.8.2/lib/index.js", False),
+        ("https://doi.org/10.1063/1.2978177", False),
+    ],
+)
 def test_local_urls(url, expected):
     assert site_check.is_local(url) is expected
 
 
 def test_error_lines_find_tracebacks_and_raised_errors_only():
-    output = ("MBAR: exact inside the 96% interval at 12/12 thresholds; max |log10 error| 0.1\n"
-              "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
-              "AssertionError: the exact tail lies inside MBAR's 96% intervals\n")
-    assert site_check.error_lines(output) == ["Traceback (most recent call last)",
-                                              "AssertionError:"]
+    output = (
+        "MBAR: exact inside the 96% interval at 12/12 thresholds; max |log10 error| 0.1\n"
+        'Traceback (most recent call last):\n  File "x.py", line 1\n'
+        "AssertionError: the exact tail lies inside MBAR's 96% intervals\n"
+    )
+    assert site_check.error_lines(output) == ["Traceback (most recent call last)", "AssertionError:"]
     assert site_check.error_lines("relative error 0.02; no Error here in the middle of a line") == []
 
 
@@ -57,7 +72,9 @@ def test_anchors_and_link_targets(tmp_path):
     assert site_check.anchors_of('<h1 id="top">T</h1><a name="old"></a><p id="">x</p>') == {"top", "old"}
     base = "http://localhost:8000/"
     assert site_check.link_target(base + "notebooks/a.html#fig-1", base, tmp_path) == (
-        tmp_path / "notebooks" / "a.html", "fig-1")
+        tmp_path / "notebooks" / "a.html",
+        "fig-1",
+    )
     assert site_check.link_target(base + "book/", base, tmp_path) == (tmp_path / "book" / "index.html", "")
     assert site_check.link_target("https://arxiv.org/abs/2410.02724", base, tmp_path) is None
     assert site_check.link_target("http://localhost:9999/other.html", base, tmp_path) is None
@@ -115,9 +132,15 @@ def test_launch_buttons_follow_the_repository_url():
 
 def test_each_script_once():
     from sphinx.builders.html._assets import _JavaScript
+
     body = 'const THEBE_JS_URL = "x"'
-    scripts = [_JavaScript("a.js"), _JavaScript(None, body=body), _JavaScript("a.js"), _JavaScript(None, body=body),
-               _JavaScript("b.js", defer="defer")]
+    scripts = [
+        _JavaScript("a.js"),
+        _JavaScript(None, body=body),
+        _JavaScript("a.js"),
+        _JavaScript(None, body=body),
+        _JavaScript("b.js", defer="defer"),
+    ]
     assert site_source.unique_scripts(scripts) == [scripts[0], scripts[1], scripts[4]]
 
 
@@ -133,12 +156,17 @@ def test_source_archive_outside_git_is_none(tmp_path):
 
 # --- the browser, on a tiny site ----------------------------------------------------------------------------
 
-browser_missing = (not Path(site_check.CHROMIUM).exists() or not Path(site_check.CHROMEDRIVER).exists()
-                   or importlib.util.find_spec("selenium") is None)
+browser_missing = (
+    not Path(site_check.CHROMIUM).exists()
+    or not Path(site_check.CHROMEDRIVER).exists()
+    or importlib.util.find_spec("selenium") is None
+)
 
 
-@pytest.mark.skipif(browser_missing, reason="needs /usr/bin/chromium, /usr/bin/chromedriver and selenium "
-                                            "(`make site-check` installs them)")
+@pytest.mark.skipif(
+    browser_missing,
+    reason="needs /usr/bin/chromium, /usr/bin/chromedriver and selenium (`make site-check` installs them)",
+)
 def test_browser_finds_what_a_reader_would_meet(tmp_path):
     site = tmp_path / "html"
     (site / "_images").mkdir(parents=True)
@@ -147,18 +175,26 @@ def test_browser_finds_what_a_reader_would_meet(tmp_path):
     (site / "index.html").write_text(
         f'<!DOCTYPE html><html lang="en">{head}<body><h1 id="top">Fine</h1>'
         '<img src="_images/plot.svg" alt="A curve falling from left to right"><a href="#top">up</a>'
-        '<a href="bad.html">a page</a></body></html>')
+        '<a href="bad.html">a page</a></body></html>'
+    )
     (site / "bad.html").write_text(
         f'<!DOCTYPE html><html lang="en">{head}<body><img src="_images/plot.svg" alt="plot.svg">'
         '<a href="index.html#nowhere">x</a><a href="missing.html">y</a>'
         '<div class="cell_output"><div class="output stream">AssertionError: no</div></div>'
-        '<script>console.error("boom")</script><img src="https://example.org/x.png" alt="outside"></body></html>')
+        '<script>console.error("boom")</script><img src="https://example.org/x.png" alt="outside"></body></html>'
+    )
     out = tmp_path / "site_check.json"
     assert site_check.main(["--site", str(site), "--out", str(out)]) == 1
     result = json.loads(out.read_text())
     assert result["pages"]["index.html"]["ok"], result["pages"]["index.html"]
     failures = "\n".join(result["pages"]["bad.html"]["failures"])
-    for expected in ["console error", "request to a non-local host", "image without real alt text",
-                     "broken anchor: index.html#nowhere", "broken link: missing.html", "error in an output"]:
+    for expected in [
+        "console error",
+        "request to a non-local host",
+        "image without real alt text",
+        "broken anchor: index.html#nowhere",
+        "broken link: missing.html",
+        "error in an output",
+    ]:
         assert expected in failures
     assert result["overall"]["pages"] == 2 and result["overall"]["failing_pages"] == 1

@@ -14,6 +14,7 @@ A small Sphinx extension, loaded by ``_config.yml`` (``sphinx.local_extensions``
 * moves MyST-NB's execution reports (``reports/*.err.log``, with absolute paths) out of the site;
 * replaces the bare redirect ``index.html`` by a page that says where the book starts.
 """
+
 from __future__ import annotations
 
 import html
@@ -44,7 +45,7 @@ def read_version(init_text: str) -> str:
     """The ``__version__ = "..."`` string of a package's ``__init__.py``; ValueError if absent."""
     match = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", init_text, flags=re.M)
     if match is None:
-        raise ValueError("no __version__ = \"...\" line in rarelib/__init__.py")
+        raise ValueError('no __version__ = "..." line in rarelib/__init__.py')
     return match.group(1)
 
 
@@ -101,11 +102,13 @@ def index_page(title: str, start: str, icon: str | None = None) -> str:
     """A small real page at the site's root that sends the reader to the first page of the book."""
     title, start = html.escape(title), html.escape(start, quote=True)
     icon_link = f'<link rel="icon" href="{html.escape(icon, quote=True)}">\n' if icon else ""
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{title}</title>\n{icon_link}'
-            f'<meta http-equiv="refresh" content="0; url={start}">\n<link rel="canonical" href="{start}">\n'
-            f'</head>\n<body>\n<h1>{title}</h1>\n<p>The book starts at <a href="{start}">its introduction</a>.</p>\n'
-            f'</body>\n</html>\n')
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{title}</title>\n{icon_link}'
+        f'<meta http-equiv="refresh" content="0; url={start}">\n<link rel="canonical" href="{start}">\n'
+        f'</head>\n<body>\n<h1>{title}</h1>\n<p>The book starts at <a href="{start}">its introduction</a>.</p>\n'
+        f"</body>\n</html>\n"
+    )
 
 
 # --- Sphinx events -------------------------------------------------------------------------------------------
@@ -163,10 +166,12 @@ def _on_page_context(app, pagename, templatename, context, doctree):
     if "script_files" in context:
         context["script_files"] = unique_scripts(context["script_files"])
     if not getattr(app, "site_thebe", True) and "css_files" in context:  # its stylesheet was added at setup
-        context["css_files"] = [css for css in context["css_files"]
-                                if "sphinx-thebe" not in str(getattr(css, "filename", css))]
-    group = next((button for button in context.get("header_buttons", [])
-                  if button.get("label") == "download-buttons"), None)
+        context["css_files"] = [
+            css for css in context["css_files"] if "sphinx-thebe" not in str(getattr(css, "filename", css))
+        ]
+    group = next(
+        (button for button in context.get("header_buttons", []) if button.get("label") == "download-buttons"), None
+    )
     if group is None:
         return
     pathto = context["pathto"]
@@ -175,15 +180,28 @@ def _on_page_context(app, pagename, templatename, context, doctree):
         if button.get("text") == ".ipynb":
             button["tooltip"] = "Download the notebook (without outputs)"
     if context.get("page_source_suffix") == ".ipynb" and _executed_notebook(app, pagename) is not None:
-        extra.append({"type": "link", "url": pathto(f"{EXECUTED_DIR}/{pagename}.ipynb", 1),
-                      "text": ".ipynb, executed", "icon": "fas fa-book-open",
-                      "tooltip": "Download the executed notebook (with outputs)", "label": "download-executed-button"})
+        extra.append(
+            {
+                "type": "link",
+                "url": pathto(f"{EXECUTED_DIR}/{pagename}.ipynb", 1),
+                "text": ".ipynb, executed",
+                "icon": "fas fa-book-open",
+                "tooltip": "Download the executed notebook (with outputs)",
+                "label": "download-executed-button",
+            }
+        )
     archive = getattr(app, "site_source_archive", None)
     if archive is not None:
-        extra.append({"type": "link", "url": pathto(f"{SOURCE_DIR}/{archive.name}", 1),
-                      "text": "source .zip", "icon": "fas fa-file-zipper",
-                      "tooltip": "Download the compendium's source, to re-run the book with make book",
-                      "label": "download-compendium-button"})
+        extra.append(
+            {
+                "type": "link",
+                "url": pathto(f"{SOURCE_DIR}/{archive.name}", 1),
+                "text": "source .zip",
+                "icon": "fas fa-file-zipper",
+                "tooltip": "Download the compendium's source, to re-run the book with make book",
+                "label": "download-compendium-button",
+            }
+        )
     pdf = next((i for i, button in enumerate(group["buttons"]) if button.get("text") == ".pdf"), len(group["buttons"]))
     group["buttons"][pdf:pdf] = extra
 
@@ -213,8 +231,15 @@ def _on_build_finished(app, exception):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir()
         prefix = archive.name.removesuffix(".zip") + "/"
-        _git(Path(app.srcdir), "archive", "--format=zip", f"--prefix={prefix}", "-o", str(folder / archive.name),
-             archive.tree)
+        _git(
+            Path(app.srcdir),
+            "archive",
+            "--format=zip",
+            f"--prefix={prefix}",
+            "-o",
+            str(folder / archive.name),
+            archive.tree,
+        )
         logger.info(f"[site_source] source packed as {SOURCE_DIR}/{archive.name}")
     root = app.config.root_doc
     if root != "index":
