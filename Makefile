@@ -9,7 +9,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # The book's models are small: one thread per process is fastest, and two processes share the cores.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: all env book test model icl-model depth-models reproduce bench seed-sweep estimators clean
+.PHONY: all env book site-check test model icl-model depth-models reproduce bench seed-sweep estimators clean
 
 all: book
 
@@ -30,9 +30,23 @@ $(MATHJAX):
 	rm -rf build/static/mathjax && cp -r build/npm/package/es5 build/static/mathjax
 
 ## book: execute every notebook with the quick profile and build the static site into _build/html
+## (-W: a cell that fails fails the build); then the browser check, where Chromium is installed
 book: env $(MATHJAX)
 	$(VENV)/bin/jupyter-book build -W -n --keep-going .
 	@echo "The book is at _build/html/index.html"
+	@if [ -x $(CHROMIUM) ]; then $(MAKE) --no-print-directory site-check; \
+	else echo "No $(CHROMIUM): browser check skipped (make site-check installs Chromium and runs it)"; fi
+
+## site-check: open every page of the built site (_build/html) in headless Chromium with the network limited
+## to localhost and check it; builds nothing; installs Debian's chromium and chromium-driver, and selenium,
+## where absent; writes benchmarks/results/site_check.json
+CHROMIUM := /usr/bin/chromium
+SELENIUM := selenium==4.50.0
+site-check: env
+	@test -x $(CHROMIUM) -a -x /usr/bin/chromedriver || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver > /dev/null; }
+	@$(PY) -c "import selenium" 2> /dev/null || $(PY) -m pip install $(PIP_QUIET) $(SELENIUM)
+	$(PY) scripts/site_check.py --site _build/html --out benchmarks/results/site_check.json
 
 ## test: lint and format check (ruff), library tests (pytest) and notebook tests (nbval) in one run
 test: env

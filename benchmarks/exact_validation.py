@@ -31,7 +31,7 @@ from __future__ import annotations
 import common  # noqa: I001  (first: it starts the run's wall clock)
 import numpy as np
 
-from rarelib import logspace
+from rarelib import logspace, tps
 from rarelib.exact import validation
 
 RESULTS = common.RESULTS_DIR / "exact_validation.json"
@@ -105,7 +105,7 @@ def main() -> None:
     )
     means = problem.exact_tilted_mean(ladder)
     print(f"ladder λ = {np.round(ladder, 4).tolist()}, ⟨φ⟩_λ = {np.round(means, 2).tolist()}\n")
-    move = {"guide": sorted(problem.observable.tokens)} if args.guided else None
+    move = tps.Move(guide=sorted(problem.observable.tokens)) if args.guided else tps.FORWARD_SHOOTING
     results = []
     for sampler in args.samplers:
         seconds, outcome = common.timed(

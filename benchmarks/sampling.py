@@ -84,9 +84,9 @@ def measure_direct(lm, prompt_ids, batch, length):
     return seconds, batch * length, counting.positions
 
 
-def measure_tps(lm, prompt_ids, batch, length, steps, generator, **move):
+def measure_tps(lm, prompt_ids, batch, length, steps, generator, move=tps.FORWARD_SHOOTING):
     counting = CountingLM(lm)
-    kernel = tps.build_kernel(counting, prompt_ids, length, "logprob", record=(), biases=LOGPROB_LADDER, **move)
+    kernel = tps.build_kernel(counting, prompt_ids, length, "logprob", record=(), move=move, biases=LOGPROB_LADDER)
     state = kernel.init(batch, generator)
     counting.positions = 0
 
@@ -133,10 +133,10 @@ def contenders(lm, prompt_ids, batch, length, tps_steps, generator) -> dict:
         "direct": lambda: measure_direct(lm, prompt_ids, batch, length),
         "TPS proposals": lambda: measure_tps(lm, prompt_ids, batch, length, tps_steps, generator),
         "TPS, sentence-end guide": lambda: measure_tps(
-            lm, prompt_ids, batch, length, tps_steps, generator, **workflow.guided_move(lm, "sentence ends")
+            lm, prompt_ids, batch, length, tps_steps, generator, workflow.guided_move(lm, "sentence ends")
         ),
         "TPS, temperature guide": lambda: measure_tps(
-            lm, prompt_ids, batch, length, tps_steps, generator, **workflow.guided_move(lm, "temperature")
+            lm, prompt_ids, batch, length, tps_steps, generator, workflow.guided_move(lm, "temperature")
         ),
         "scoring (ceiling)": lambda: measure_scoring(lm, prompt_ids, completions),
     }

@@ -149,8 +149,8 @@ def solvable(args, settings: reweighting.Settings) -> dict:
     length, chains = problem.completion_length, args.exact_chains
     n_direct = int(args.exact_tokens * args.zero_fraction) // length
     moves = {
-        "": ({}, args.target_mean),
-        "guided ": ({"guide": sorted(problem.observable.tokens)}, args.guided_target_mean),
+        "": (tps.FORWARD_SHOOTING, args.target_mean),
+        "guided ": (tps.Move(guide=sorted(problem.observable.tokens)), args.guided_target_mean),
     }
     methods, ladders = {}, {}
     for prefix, (move, target_mean) in moves.items():
@@ -243,7 +243,7 @@ def run_samplers(lm, args, tail: str, budget: float, seeds) -> dict:
         "parallel_tempering": common.timed(lambda: tps.run_tempering(**tempering))[::-1],
     }
     runs["guided parallel_tempering"] = common.timed(
-        lambda: tps.run_tempering(**tempering, **workflow.guided_move(lm, CHAPTER_GUIDES[observable]))
+        lambda: tps.run_tempering(**tempering, move=workflow.guided_move(lm, CHAPTER_GUIDES[observable]))
     )[::-1]
     return runs
 

@@ -3,7 +3,7 @@
 A guided move regrows each token from q(v | context) instead of p_M(v | context); the
 Metropolis–Hastings ratio then gains Σ_{regrown i} ρ(x′_i) − ρ(x_i), with
 ρ = log p_M − log q at each position (:mod:`rarelib.tps`). A guide has a *strength* s per
-row (the kernel sets s = guide_scale · λ) and two laws:
+row (the kernel sets s = scale · λ, the scale of the move) and two laws:
 
 * :class:`ClassGuide` — q ∝ p_M e^{−s 1[v ∈ G]} for a token class G, so
   ρ = s 1[x ∈ G] + log(1 − m + m e^{−s}) with m = p_M(G | context). For φ = the count of G
@@ -182,7 +182,7 @@ LOCAL_TILTS = {"repeats": RepeatIncrement()}
 def _checked_strengths(guide: str, strengths) -> torch.Tensor:
     values = np.unique(np.asarray(strengths if strengths is not None else [], dtype=np.float64))
     if values.size == 0:
-        raise ValueError(f"guide={guide!r} needs the biases of the run (its strengths guide_scale × λ)")
+        raise ValueError(f"guide={guide!r} needs the biases of the run (its strengths scale × λ)")
     return torch.from_numpy(values)
 
 
@@ -192,7 +192,7 @@ def make_guide(lm, guide, strengths, first_previous: int | None = None):
     guide: token ids (a :class:`ClassGuide`), ``"temperature"``, the name of a local tilt
     (:data:`LOCAL_TILTS`: ``"repeats"``) or a pairwise increment object such as
     :class:`MatrixIncrement` (both a :class:`LocalTiltGuide`, which needs ``first_previous``, the
-    last prompt token). strengths: every strength s the run will use (guide_scale × its
+    last prompt token). strengths: every strength s the run will use (scale × its
     biases), needed by the temperature and local-tilt guides; the temperature guide's must stay
     below 1. ValueError names a bad argument.
     """
@@ -211,8 +211,8 @@ def make_guide(lm, guide, strengths, first_previous: int | None = None):
         values = _checked_strengths(guide, strengths)
         if not torch.all(values < 1):
             raise ValueError(
-                "guide='temperature' needs the biases of the run, with guide_scale × λ < 1 for each "
-                f"(the proposal's temperature 1/(1 − guide_scale·λ) must be positive); got {strengths!r}"
+                "guide='temperature' needs the biases of the run, with scale × λ < 1 for each "
+                f"(the proposal's temperature 1/(1 − scale·λ) must be positive); got {strengths!r}"
             )
         return TemperatureGuide(values)
     try:

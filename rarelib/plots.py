@@ -409,7 +409,7 @@ def grouped_bars(values: Mapping[str, Mapping[str, Sequence[float]]], ylabel: st
         )
     ax.set_xticks(range(len(groups)), groups)
     ax.set(ylabel=ylabel)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     return ax
 
 

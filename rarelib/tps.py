@@ -24,10 +24,11 @@ regrowing everything after them, which a strong bias almost always rejects; wind
 change them without that cost, but move φ only a little per step (chapter 4 of the book
 compares the moves on an exactly solvable model).
 
-Guided moves (``guide``, ``guide_scale`` = g): regrow each window token from a tilted law q
-of :mod:`rarelib.guides` at strength s = gλ instead of p_M — the model with a token class
-tilted by e^{−s 1[v ∈ G]} (``guide`` = the class's token ids), or the model at temperature
-1/(1 − s) (``guide="temperature"``). The ratio gains Σ_{regrown i} ρ(x′_i) − ρ(x_i) with
+A move is a :class:`Move` (cuts, window, guide, scale). Guided moves (``Move(guide=..., scale=g)``):
+regrow each window token from a tilted law q of :mod:`rarelib.guides` at strength s = gλ instead
+of p_M — the model with a token class tilted by e^{−s 1[v ∈ G]} (``guide`` = the class's token
+ids), the model at temperature 1/(1 − s) (``guide="temperature"``), or repeats of the previous
+token tilted by e^{−s} (``guide="repeats"``). The ratio gains Σ_{regrown i} ρ(x′_i) − ρ(x_i) with
 ρ = log p_M − log q. The guide's statistics, kept in the state for every position, give ρ of
 the old path at whatever bias its chain holds (also after a replica swap). When φ counts the
 guide's class, or φ is Log-Prob with the temperature guide, and g = 1, the e^{−λΔφ} factor
@@ -84,6 +85,8 @@ __all__ = [
     "CHECKPOINT_ARRAYS",
     "CUT_RULES",
     "DEFAULT_RECORD",
+    "FORWARD_SHOOTING",
+    "Move",
     "run_annealed",
     "run_tempering",
     "ShootingKernel",
@@ -151,6 +154,27 @@ class StepInfo(NamedTuple):
 
     accepted: np.ndarray
     cut: np.ndarray
+
+
+@dataclass(frozen=True)
+class Move:
+    """How a TPS step proposes (module docstring): the cut law, the window and the guide.
+
+    cuts: ``"uniform"`` or ``"paper"`` (:data:`CUT_RULES`); window: width of the regrown window
+    (``None``: regrow to the end, forward shooting); guide: what regrown tokens are drawn from —
+    ``None`` (p_M), token ids of a class tilted by scale·λ, ``"temperature"`` (temperature
+    1/(1 − scale·λ)), ``"repeats"`` (repeats of the previous token tilted by scale·λ) or a
+    pairwise increment (:mod:`rarelib.guides`); scale: the guide's strength per unit of bias.
+    """
+
+    cuts: str = "uniform"
+    window: int | None = None
+    guide: Sequence[int] | str | object | None = None
+    scale: float = 1.0
+
+
+FORWARD_SHOOTING = Move()
+"""The paper's move: uniform cuts, regrowth to the end from p_M."""
 
 
 @dataclass(frozen=True)
@@ -272,18 +296,17 @@ def build_kernel(
     completion_length: int,
     observable: str | obs.Observable,
     record: Sequence[str | obs.Observable] = DEFAULT_RECORD,
-    cuts: str = "uniform",
-    window: int | None = None,
-    guide: Sequence[int] | str | None = None,
-    guide_scale: float = 1.0,
+    move: Move = FORWARD_SHOOTING,
     biases: Sequence[float] | None = None,
 ) -> ShootingKernel:
     """A :class:`ShootingKernel`, with every argument checked (ValueError naming the bad one).
 
-    guide: token ids (a class guide), ``"temperature"``, ``"repeats"`` or a pairwise increment
-    (a local-tilt guide; :mod:`rarelib.guides`); the temperature and local-tilt guides need the
-    ``biases`` the kernel will be stepped at.
+    move: a :class:`Move`; its temperature and local-tilt guides need the ``biases`` the kernel
+    will be stepped at.
     """
+    if not isinstance(move, Move):
+        raise ValueError(f"move must be a tps.Move, e.g. tps.Move(guide='temperature'); got {move!r}")
+    cuts, window, guide, guide_scale = move.cuts, move.window, move.guide, move.scale
     prompt_ids = prompt_token_ids(lm, prompt)
     length = check_completion_length(lm, len(prompt_ids), completion_length)
     if cuts not in CUT_RULES:
@@ -308,7 +331,7 @@ def build_kernel(
 def check_guide_scale(scale) -> float:
     """``scale`` as a finite float, else ValueError."""
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not np.isfinite(scale):
-        raise ValueError(f"guide_scale must be a finite number; got {scale!r}")
+        raise ValueError(f"the move's scale must be a finite number; got {scale!r}")
     return float(scale)
 
 
@@ -505,10 +528,6 @@ def _run(
     return records
 
 
-def _move(cuts, window, guide, guide_scale) -> dict:
-    return {"cuts": cuts, "window": window, "guide": guide, "guide_scale": guide_scale}
-
-
 def _prepare(
     lm,
     prompt,
@@ -528,11 +547,11 @@ def _prepare(
 ) -> tuple[ShootingKernel, dict]:
     """The kernel and the run's configuration (what a checkpoint must match), every argument checked.
 
-    move: the keyword arguments cuts, window, guide, guide_scale of :func:`build_kernel`.
-    counts: the driver's step counts (positive integers) by name. ``window`` and the guide
-    enter the configuration only when set, so forward-shooting checkpoints keep theirs.
+    move: the run's :class:`Move`. counts: the driver's step counts (positive integers) by name.
+    ``window`` and the guide enter the configuration only when set, so forward-shooting
+    checkpoints keep theirs.
     """
-    kernel = build_kernel(lm, prompt, completion_length, observable, record, biases=biases, **move)
+    kernel = build_kernel(lm, prompt, completion_length, observable, record, move, biases=biases)
     check_positive_int("checkpoint_every", checkpoint_every)
     if start not in START_RULES:
         raise ValueError(f"start must be one of {START_RULES}; got {start!r}")
@@ -555,7 +574,7 @@ def _prepare(
             {}
             if kernel.guide is None
             else {
-                "guide": _guide_name(move["guide"], kernel.guide),
+                "guide": _guide_name(move.guide, kernel.guide),
                 "guide_scale": kernel.guide_scale,
             }
         ),
@@ -583,6 +602,21 @@ def _inference_data(records: dict, kernel: ShootingKernel, config: dict):
     return storage.make_run(posterior, config["biases"], sample_stats=stats, attrs=attrs)
 
 
+def _drive(lm: CausalLM, problem: tuple, output: tuple, *, sampler: str, **run):
+    """Run a driver: problem = (prompt, completion_length, observable, record, move), output = (checkpoint,
+    checkpoint_every, progress, callback); ``run``: the driver's other arguments (:func:`_prepare`)."""
+    prompt, completion_length, observable, record, move = problem
+    checkpoint, checkpoint_every, progress, callback = output
+    kernel, config = _prepare(
+        lm, prompt, completion_length, observable, record, move, checkpoint_every, sampler=sampler, **run
+    )
+    tempering = sampler == "parallel_tempering"
+    steps = config["n_steps"] if tempering else config["steps_per_bias"]
+    layout = _Layout(np.array(config["biases"]), steps, config["n_chains"], tempering=tempering)
+    records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
+    return _inference_data(records, kernel, config)
+
+
 def run_annealed(
     lm: CausalLM,
     prompt: str | Sequence[int] | torch.Tensor,
@@ -594,10 +628,7 @@ def run_annealed(
     seed: int = 0,
     record: Sequence[str | obs.Observable] = DEFAULT_RECORD,
     keep_tokens: bool = False,
-    cuts: str = "uniform",
-    window: int | None = None,
-    guide: Sequence[int] | str | None = None,
-    guide_scale: float = 1.0,
+    move: Move = FORWARD_SHOOTING,
     start: str = "overdispersed",
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 100,
@@ -611,32 +642,21 @@ def run_annealed(
     Returns ``InferenceData`` (chain, draw = step within the bias, bias), ``sampler="annealed_tps"``.
     checkpoint: ``.npz`` path written every ``checkpoint_every`` steps and at the end; an
     existing one with the same arguments (and the same model weights) is resumed (ValueError if they differ).
-    cuts, window, guide, guide_scale: the move (module docstring): cut law; width of regrown
-    windows (``None``: forward shooting); the guide of regrown tokens — token ids of a class
-    tilted by guide_scale·λ, ``"temperature"`` for temperature 1/(1 − guide_scale·λ), or
-    ``"repeats"`` for repeats of the previous token tilted by guide_scale·λ (``None``: regrow from p_M).
+    move: how each step proposes (:class:`Move`; default: the paper's forward shooting).
     callback(step, state, info) runs after every step (global step index from 0).
     """
-    move = _move(cuts, window, guide, guide_scale)
-    kernel, config = _prepare(
+    return _drive(
         lm,
-        prompt,
-        completion_length,
-        observable,
-        record,
-        move,
-        checkpoint_every,
+        (prompt, completion_length, observable, record, move),
+        (checkpoint, checkpoint_every, progress, callback),
+        sampler="annealed_tps",
         biases=biases,
         n_chains=n_chains,
         seed=seed,
         keep_tokens=keep_tokens,
-        sampler="annealed_tps",
         start=start,
         steps_per_bias=steps_per_bias,
     )
-    layout = _Layout(np.array(config["biases"]), config["steps_per_bias"], config["n_chains"], tempering=False)
-    records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
-    return _inference_data(records, kernel, config)
 
 
 def run_tempering(
@@ -651,10 +671,7 @@ def run_tempering(
     seed: int = 0,
     record: Sequence[str | obs.Observable] = DEFAULT_RECORD,
     keep_tokens: bool = False,
-    cuts: str = "uniform",
-    window: int | None = None,
-    guide: Sequence[int] | str | None = None,
-    guide_scale: float = 1.0,
+    move: Move = FORWARD_SHOOTING,
     start: str = "overdispersed",
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 100,
@@ -674,24 +691,16 @@ def run_tempering(
     ``sampler="parallel_tempering"``; the move, checkpoint and callback as in :func:`run_annealed`. A checkpoint
     of the same run with fewer ``n_steps`` is continued: the result is bit-identical to a run that long from the start.
     """
-    move = _move(cuts, window, guide, guide_scale)
-    kernel, config = _prepare(
+    return _drive(
         lm,
-        prompt,
-        completion_length,
-        observable,
-        record,
-        move,
-        checkpoint_every,
+        (prompt, completion_length, observable, record, move),
+        (checkpoint, checkpoint_every, progress, callback),
+        sampler="parallel_tempering",
         biases=biases,
         n_chains=n_chains,
         seed=seed,
         keep_tokens=keep_tokens,
-        sampler="parallel_tempering",
         start=start,
         n_steps=n_steps,
         swap_every=swap_every,
     )
-    layout = _Layout(np.array(config["biases"]), config["n_steps"], config["n_chains"], tempering=True)
-    records = _run(kernel, layout, config, checkpoint, checkpoint_every, progress, callback)
-    return _inference_data(records, kernel, config)

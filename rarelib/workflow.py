@@ -47,6 +47,16 @@ CACHE_FORMAT = 2
 """Version of the cached files; 2: checkpoints and batches record the model fingerprint (older ones are not reused)."""
 
 
+def _move_key(move: tps.Move) -> dict:
+    """The move as a cached run's key records it: only what differs from forward shooting, guide and scale together."""
+    key = {} if move.guide is None else {"guide": move.guide, "guide_scale": move.scale}
+    if move.cuts != tps.FORWARD_SHOOTING.cuts:
+        key["cuts"] = move.cuts
+    if move.window is not None:
+        key["window"] = move.window
+    return key
+
+
 def run_key(lm: CausalLM, **arguments) -> str:
     """Hash of the model fingerprint, the cache format and the run's arguments (JSON-serialisable values)."""
     text = json.dumps({"model": fingerprint(lm), "format": CACHE_FORMAT, **arguments}, sort_keys=True, default=str)
@@ -119,8 +129,8 @@ def checkpoint_every(total_steps: int) -> int:
 BOOK_GUIDES = ("sentence ends", "temperature", "repeats")
 
 
-def guided_move(lm: CausalLM, guide: str | None) -> dict:
-    """The TPS move options (``guide``, ``guide_scale``) of one of the book's guides; ``None``: forward shooting.
+def guided_move(lm: CausalLM, guide: str | None) -> tps.Move:
+    """The TPS move of one of the book's guides; ``None``: forward shooting.
 
     ``"sentence ends"`` (for ARI): the tokens that can end a sentence, tilted by −λ, so that
     a push towards high ARI proposes longer sentences. ``"temperature"`` (for Log-Prob):
@@ -129,12 +139,37 @@ def guided_move(lm: CausalLM, guide: str | None) -> dict:
     probability tilted by e^{−λ}, the per-token share of the tilt e^{−λ·Repeats}.
     """
     if guide is None:
-        return {}
+        return tps.FORWARD_SHOOTING
     if guide == "sentence ends":
-        return {"guide": observables.sentence_end_token_ids(lm), "guide_scale": -1.0}
+        return tps.Move(guide=observables.sentence_end_token_ids(lm), scale=-1.0)
     if guide in ("temperature", "repeats"):
-        return {"guide": guide, "guide_scale": 1.0}
+        return tps.Move(guide=guide, scale=1.0)
     raise ValueError(f"guide must be None or one of {BOOK_GUIDES}; got {guide!r}")
+
+
+def _run_arguments(prompt, completion_length, observable, biases, n_chains, seed, start, **rest) -> dict:
+    """The keyword arguments of a TPS driver, as a cached run's key records them."""
+    biases = [float(b) for b in biases]
+    return dict(
+        prompt=prompt,
+        completion_length=completion_length,
+        observable=observable,
+        biases=biases,
+        n_chains=n_chains,
+        seed=seed,
+        start=start,
+        **rest,
+    )
+
+
+def _cached(driver, kind: str, lm: CausalLM, arguments: dict, move: tps.Move, total_steps: int, cache_dir) -> object:
+    """``driver`` run with a checkpoint in ``cache_dir`` named by the run's key: resumed or reused when it exists."""
+    key = run_key(lm, sampler=kind, **arguments, **_move_key(move))
+    path = Path(cache_dir) / f"{kind}-{arguments['observable']}-{key}.npz"
+    with exclusive(path):
+        return driver(
+            lm, checkpoint=path, progress=False, checkpoint_every=checkpoint_every(total_steps), move=move, **arguments
+        )
 
 
 def annealed(
@@ -148,30 +183,15 @@ def annealed(
     seed: int,
     cache_dir: str | os.PathLike = CACHE_DIR,
     start: str = "overdispersed",
+    move: tps.Move = tps.FORWARD_SHOOTING,
     **options,
 ):
-    """:func:`rarelib.tps.run_annealed`, cached in ``cache_dir``; ``options`` (record, keep_tokens, cuts)
+    """:func:`rarelib.tps.run_annealed`, cached in ``cache_dir``; ``options`` (record, keep_tokens)
     are passed on."""
-    arguments = dict(
-        prompt=prompt,
-        completion_length=completion_length,
-        observable=observable,
-        biases=[float(b) for b in biases],
-        steps_per_bias=steps_per_bias,
-        n_chains=n_chains,
-        seed=seed,
-        start=start,
-        **options,
+    arguments = _run_arguments(
+        prompt, completion_length, observable, biases, n_chains, seed, start, steps_per_bias=steps_per_bias, **options
     )
-    path = Path(cache_dir) / f"annealed-{observable}-{run_key(lm, sampler='annealed', **arguments)}.npz"
-    with exclusive(path):
-        return tps.run_annealed(
-            lm,
-            checkpoint=path,
-            progress=False,
-            checkpoint_every=checkpoint_every(steps_per_bias * len(biases)),
-            **arguments,
-        )
+    return _cached(tps.run_annealed, "annealed", lm, arguments, move, steps_per_bias * len(biases), cache_dir)
 
 
 def tempering(
@@ -185,26 +205,15 @@ def tempering(
     seed: int,
     cache_dir: str | os.PathLike = CACHE_DIR,
     start: str = "overdispersed",
+    move: tps.Move = tps.FORWARD_SHOOTING,
     **options,
 ):
     """:func:`rarelib.tps.run_tempering`, cached in ``cache_dir``; ``options`` (swap_every, record, ...)
     are passed on."""
-    arguments = dict(
-        prompt=prompt,
-        completion_length=completion_length,
-        observable=observable,
-        biases=[float(b) for b in biases],
-        n_steps=n_steps,
-        n_chains=n_chains,
-        seed=seed,
-        start=start,
-        **options,
+    arguments = _run_arguments(
+        prompt, completion_length, observable, biases, n_chains, seed, start, n_steps=n_steps, **options
     )
-    path = Path(cache_dir) / f"tempering-{observable}-{run_key(lm, sampler='tempering', **arguments)}.npz"
-    with exclusive(path):
-        return tps.run_tempering(
-            lm, checkpoint=path, progress=False, checkpoint_every=checkpoint_every(n_steps), **arguments
-        )
+    return _cached(tps.run_tempering, "tempering", lm, arguments, move, n_steps, cache_dir)
 
 
 def direct_samples(

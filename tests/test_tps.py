@@ -147,7 +147,7 @@ def run_loop(loop_lm, driver=tps.run_annealed, biases=(-1.5, 1.0), n_steps=60, *
         keep_tokens=True,
         progress=False,
         **steps,
-        **move,
+        move=tps.Move(**move),
     )
 
 
@@ -158,10 +158,10 @@ def run_loop(loop_lm, driver=tps.run_annealed, biases=(-1.5, 1.0), n_steps=60, *
         {"window": 2},
         {"guide": [0]},
         {"guide": [0], "window": 2},
-        {"guide": [0], "guide_scale": 0.5},
-        {"guide": [1, 2], "guide_scale": -0.7},
-        {"guide": "temperature", "guide_scale": 0.3},
-        {"guide": "repeats", "guide_scale": 0.8},
+        {"guide": [0], "scale": 0.5},
+        {"guide": [1, 2], "scale": -0.7},
+        {"guide": "temperature", "scale": 0.3},
+        {"guide": "repeats", "scale": 0.8},
         {"guide": "repeats", "window": 2},
     ],
 )
@@ -187,12 +187,12 @@ def test_guided_tempering_samples_the_exact_tilted_law_at_every_rung(loop_lm):
             lambda self, state, tilt, regrown: np.zeros(len(tilt)),
         ),
         (
-            {"guide": "temperature", "guide_scale": 0.3},
+            {"guide": "temperature", "scale": 0.3},
             "ShootingKernel._guide_log_importance",
             lambda self, state, tilt, regrown: np.zeros(len(tilt)),
         ),
         (
-            {"guide": "repeats", "guide_scale": 1.5},
+            {"guide": "repeats", "scale": 1.5},
             "ShootingKernel._guide_log_importance",
             lambda self, state, tilt, regrown: np.zeros(len(tilt)),
         ),
@@ -204,75 +204,69 @@ def test_dropping_a_term_of_the_ratio_is_detected(loop_lm, monkeypatch, move, br
     assert max(loop_p_values(loop_lm, run_loop(loop_lm, **move))) < 1e-6
 
 
-@pytest.mark.parametrize("driver, biases", [(tps.run_annealed, [0.6, -1.0]), (tps.run_tempering, [0.0, 0.45, 0.9])])
-def test_the_temperature_guide_samples_the_exact_log_prob_tilt(lm, driver, biases):
-    """Proposals at temperature 1/(1 − λ) for the Log-Prob tilt p_M^{1−λ}, on the enumerable GPT-2."""
+@pytest.mark.parametrize(
+    "observable, guide, driver, biases, seed",
+    [
+        ("logprob", "temperature", tps.run_annealed, [0.6, -1.0], 9),
+        ("logprob", "temperature", tps.run_tempering, [0.0, 0.45, 0.9], 9),
+        ("repeats", "repeats", tps.run_annealed, [-1.0, 0.8], 5),
+        ("repeats", "repeats", tps.run_tempering, [0.0, -0.7, -1.4], 5),
+    ],
+)
+def test_the_observables_own_guide_samples_its_exact_tilt(lm, observable, guide, driver, biases, seed):
+    """Proposals that pre-pay the tilt token by token — at temperature 1/(1 − λ) for Log-Prob's
+    p_M^{1−λ}, with e^{−λ·1[c_i = c_{i−1}]} for Repeats — on the enumerable GPT-2."""
     steps = {"n_steps": 60} if driver is tps.run_tempering else {"steps_per_bias": 60}
     idata = driver(
         lm,
         PROMPT,
         LENGTH,
-        "logprob",
+        observable,
         biases,
         n_chains=1200,
-        seed=9,
+        seed=seed,
         record=(),
         keep_tokens=True,
-        guide="temperature",
+        move=tps.Move(guide=guide),
         progress=False,
         **steps,
     )
-    assert idata.posterior.attrs["guide"] == "temperature"
+    assert idata.posterior.attrs["guide"] == guide
     for index in range(len(biases)):
-        assert final_state_p_value(lm, idata, "logprob", index) > 1e-3
-
-
-@pytest.mark.parametrize("driver, biases", [(tps.run_annealed, [-1.0, 0.8]), (tps.run_tempering, [0.0, -0.7, -1.4])])
-def test_the_repeats_guide_samples_the_exact_repeats_tilt(lm, driver, biases):
-    """Proposals that pre-pay e^{−λ·1[c_i = c_{i−1}]} token by token, on the enumerable GPT-2."""
-    steps = {"n_steps": 60} if driver is tps.run_tempering else {"steps_per_bias": 60}
-    idata = driver(
-        lm,
-        PROMPT,
-        LENGTH,
-        "repeats",
-        biases,
-        n_chains=1200,
-        seed=5,
-        record=(),
-        keep_tokens=True,
-        guide="repeats",
-        progress=False,
-        **steps,
-    )
-    assert idata.posterior.attrs["guide"] == "repeats"
-    for index in range(len(biases)):
-        assert final_state_p_value(lm, idata, "repeats", index) > 1e-3
+        assert final_state_p_value(lm, idata, observable, index) > 1e-3
 
 
 def test_a_pairwise_increment_guide_is_a_local_tilt(lm):
     """A user's (V, V) increments: the repeats matrix gives the repeats guide's proposal law."""
-    kernel = tps.build_kernel(lm, PROMPT, LENGTH, "repeats", guide="repeats", biases=[-1.0])
+    kernel = tps.build_kernel(lm, PROMPT, LENGTH, "repeats", move=tps.Move(guide="repeats"), biases=[-1.0])
     matrix = guides.MatrixIncrement(torch.eye(lm.vocab_size, dtype=torch.float64), name="diagonal")
-    custom = tps.build_kernel(lm, PROMPT, LENGTH, "repeats", guide=matrix, biases=[-1.0])
+    custom = tps.build_kernel(lm, PROMPT, LENGTH, "repeats", move=tps.Move(guide=matrix), biases=[-1.0])
     first, second = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
     a, b = kernel.init(50, first, lam=-1.0), custom.init(50, second, lam=-1.0)
     assert torch.equal(a.completions, b.completions)
     np.testing.assert_allclose(a.guide_statistics, b.guide_statistics, atol=1e-6)
     with pytest.raises(ValueError, match="needs the biases"):
-        tps.build_kernel(lm, PROMPT, LENGTH, "repeats", guide="repeats")
+        tps.build_kernel(lm, PROMPT, LENGTH, "repeats", move=tps.Move(guide="repeats"))
 
 
 def test_the_temperature_guide_needs_the_biases_and_a_positive_temperature(lm):
     with pytest.raises(ValueError, match="needs the biases"):
-        tps.build_kernel(lm, PROMPT, LENGTH, "logprob", guide="temperature")
+        tps.build_kernel(lm, PROMPT, LENGTH, "logprob", move=tps.Move(guide="temperature"))
     with pytest.raises(ValueError, match="must be positive"):
         tps.run_annealed(
-            lm, PROMPT, LENGTH, "logprob", [0.5, 1.0], steps_per_bias=2, n_chains=2, guide="temperature", progress=False
+            lm,
+            PROMPT,
+            LENGTH,
+            "logprob",
+            [0.5, 1.0],
+            steps_per_bias=2,
+            n_chains=2,
+            move=tps.Move(guide="temperature"),
+            progress=False,
         )
     with pytest.raises(ValueError, match="guide must be token ids, 'temperature' or one of"):
-        tps.build_kernel(lm, PROMPT, LENGTH, "logprob", guide="warm", biases=[0.5])
-    kernel = tps.build_kernel(lm, PROMPT, LENGTH, "logprob", guide="temperature", biases=[0.5])
+        tps.build_kernel(lm, PROMPT, LENGTH, "logprob", move=tps.Move(guide="warm"), biases=[0.5])
+    kernel = tps.build_kernel(lm, PROMPT, LENGTH, "logprob", move=tps.Move(guide="temperature"), biases=[0.5])
     generator = torch.Generator().manual_seed(0)
     with pytest.raises(ValueError, match="knows the strengths"):
         kernel.step(kernel.init(3, generator), 0.25, generator)
@@ -304,7 +298,7 @@ def test_paper_cuts_freeze_the_first_token_and_miss_the_tilted_law(lm):
         seed=3,
         record=(),
         keep_tokens=True,
-        cuts="paper",
+        move=tps.Move(cuts="paper"),
         progress=False,
     )
     first_tokens = idata.posterior["tokens"].values[:, :, 0, 0]
@@ -457,7 +451,7 @@ def interrupt_at(step_to_fail: int):
     [
         (tps.run_annealed, {"steps_per_bias": 5}),
         (tps.run_tempering, {"n_steps": 7, "swap_every": 2}),
-        (tps.run_tempering, {"n_steps": 7, "guide": [1], "window": 3}),
+        (tps.run_tempering, {"n_steps": 7, "move": tps.Move(guide=[1], window=3)}),
     ],
 )
 def test_resume_after_an_interruption_is_bit_for_bit(lm, tmp_path, driver, steps):
@@ -543,12 +537,13 @@ def test_layout_and_metadata(lm):
         ({"n_chains": 0}, "n_chains must be a positive integer"),
         ({"steps_per_bias": 0}, "steps_per_bias must be a positive integer"),
         ({"seed": -3}, "seed must be a non-negative integer"),
-        ({"cuts": "random"}, r"cuts must be one of \('uniform', 'paper'\)"),
-        ({"window": 0}, "window must be a positive integer"),
-        ({"window": 2.5}, "window must be a positive integer"),
-        ({"guide": [7]}, r"guide must be a non-empty collection of token ids in 0\.\.3"),
-        ({"guide": []}, "guide must be a non-empty"),
-        ({"guide": [1], "guide_scale": float("nan")}, "guide_scale must be a finite number"),
+        ({"move": tps.Move(cuts="random")}, r"cuts must be one of \('uniform', 'paper'\)"),
+        ({"move": tps.Move(window=0)}, "window must be a positive integer"),
+        ({"move": tps.Move(window=2.5)}, "window must be a positive integer"),
+        ({"move": tps.Move(guide=[7])}, r"guide must be a non-empty collection of token ids in 0\.\.3"),
+        ({"move": tps.Move(guide=[])}, "guide must be a non-empty"),
+        ({"move": tps.Move(guide=[1], scale=float("nan"))}, "the move's scale must be a finite number"),
+        ({"move": {"guide": [1]}}, "move must be a tps.Move"),
         ({"checkpoint_every": 0}, "checkpoint_every must be a positive integer"),
         ({"start": "far"}, r"start must be one of \('overdispersed', 'model'\)"),
         ({"prompt": ""}, "prompt must contain at least one token"),
@@ -588,7 +583,9 @@ def test_far_rows_are_the_second_half_of_the_chains_at_every_biased_rung():
 def test_overdispersed_chains_start_beyond_their_rung_and_r_hat_sees_the_spread(loop_lm):
     # Guided pool at the strongest bias of each sign: far rows start with more loop tokens on the λ < 0 side
     # and fewer on the λ > 0 side than the rows started from p_M; the first draws then disagree across chains.
-    kernel = tps.build_kernel(loop_lm, [0], LOOP_LENGTH, obs.token_class_count([0]), record=(), guide=[0])
+    kernel = tps.build_kernel(
+        loop_lm, [0], LOOP_LENGTH, obs.token_class_count([0]), record=(), move=tps.Move(guide=[0])
+    )
     layout = tps._Layout(np.array([-3.0, -1.5, 0.0, 1.0]), draws=1, n_chains=200, tempering=True)
     far = layout.far_rows("overdispersed")
     state = kernel.start(layout.start_biases(), far, torch.Generator().manual_seed(3))

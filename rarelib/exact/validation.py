@@ -30,7 +30,7 @@ the other's bulk), the usual rule for umbrella windows.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -239,7 +239,7 @@ def sample_biased(
     n_chains: int,
     seed: int,
     swap_every: int = 1,
-    move: Mapping[str, object] | None = None,
+    move: tps.Move = tps.FORWARD_SHOOTING,
     progress: bool = False,
 ):
     """A biased run of the real sampler: ``n_steps`` draws per bias for each of ``n_chains`` chains.
@@ -247,8 +247,7 @@ def sample_biased(
     sampler: ``"annealed_tps"`` (:func:`rarelib.tps.run_annealed`, biases in order) or
     ``"parallel_tempering"`` (:func:`rarelib.tps.run_tempering`, all biases at once, swaps every
     ``swap_every`` steps). Both give (chain, draw, bias) = (n_chains, n_steps, K) records.
-    move: options of the TPS move passed to the driver (``window``, ``guide``, ``guide_scale``:
-    :mod:`rarelib.tps`); default forward shooting from p_M.
+    move: the TPS move (:class:`rarelib.tps.Move`); default forward shooting from p_M.
     """
     arguments = dict(
         lm=problem.model,
@@ -260,7 +259,7 @@ def sample_biased(
         seed=seed,
         record=(),
         progress=progress,
-        **(move or {}),
+        move=move,
     )
     if sampler == "annealed_tps":
         return tps.run_annealed(steps_per_bias=n_steps, **arguments)
@@ -516,7 +515,7 @@ def validate(
     thin: int = 1,
     settings: reweighting.Settings = reweighting.Settings(),
     swap_every: int = 1,
-    move: Mapping[str, object] | None = None,
+    move: tps.Move = tps.FORWARD_SHOOTING,
     progress: bool = False,
     warn: bool = True,
 ) -> Validation:
