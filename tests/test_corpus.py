@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from rarelib.storymodel import corpus
+from rarelib.storymodel import corpus, grammar, vocabulary
 
 N_STORIES = 4000  # enough to see the ~1% rare constructions; generates in about half a second
 SEED = 0
@@ -114,7 +114,7 @@ def test_indefinite_articles_match_the_next_word(stories):
 
 
 def test_pronouns_agree_with_the_verb(stories):
-    names = "|".join(corpus.GIRL_NAMES + corpus.BOY_NAMES + corpus.NEUTRAL_NAMES + corpus.PET_NAMES)
+    names = "|".join(vocabulary.GIRL_NAMES + vocabulary.BOY_NAMES + vocabulary.NEUTRAL_NAMES + vocabulary.PET_NAMES)
     wrong = re.compile(rf"\b(?:[Tt]hey was|[Hh]e were|[Ss]he were|(?<!and )(?:{names}) were)\b")
     assert not [match.group(0) for story in stories for match in wrong.finditer(story)]
 
@@ -131,9 +131,9 @@ def test_sentences_are_capitalised_and_punctuated(stories):
 
 def test_every_plot_shape_tells_a_story():
     rng = random.Random(3)
-    assert len(corpus.PLOTS) >= 6
-    for plot in corpus.PLOTS:
-        cast = corpus.cast_story(rng)
+    assert len(grammar.PLOTS) >= 6
+    for plot in grammar.PLOTS:
+        cast = grammar.cast_story(rng)
         paragraphs = plot(rng, cast)
         assert len(paragraphs) == 3 and all(paragraphs)
         assert cast.hero.name in paragraphs[0][0].text

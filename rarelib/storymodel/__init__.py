@@ -1,5 +1,6 @@
 """How the embedded default model was made: the story grammar and its corpus, training, prompts.
 
-``corpus`` (the story grammar that writes the training corpus), ``training`` (a small GPT-Neo
-trained on it, deterministically from a seed), ``prompts`` (prompts drawn from the corpus).
+``vocabulary`` (the grammar's word lists), ``grammar`` (sentence builders and plot shapes),
+``corpus`` (stories, corpora and their statistics), ``training`` (a small GPT-Neo trained on
+them, deterministically from a seed), ``prompts`` (prompts drawn from the corpus).
 """
