@@ -133,7 +133,7 @@ class MatrixIncrement:
 
     def row(self, previous: torch.Tensor, vocab_size: int) -> torch.Tensor:
         """(n, V) g(previous_n, v) for every token v."""
-        return self.matrix.to(torch.float32)[previous.cpu()].to(previous.device)
+        return self.matrix[previous.cpu()].to(device=previous.device, dtype=torch.float32)
 
     def pair(self, previous: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """g(previous, tokens) elementwise, float64."""
