@@ -3,7 +3,7 @@
 Problems: solvable Markov LMs (:mod:`rarelib.exact.solvable`), where P(φ ≥ a) is known at every integer
 threshold, with φ = a token-class count or Repeats (Log-Prob has no exact integer law, so no exact
 tails; it is left out). Every method gets the same budget of *sampled* tokens
-(:func:`rarelib.exact.validation.generated_tokens`'s count) and the same bias ladder
+(:func:`rarelib.exact.diagnostics.generated_tokens`'s count) and the same bias ladder
 (:func:`rarelib.exact.validation.bias_ladder` from the exact tilted means, up to ⟨φ⟩ = 0.75 L — an oracle
 design, the same for every method, so that the comparison is about the estimators):
 
@@ -54,7 +54,7 @@ from pathlib import Path
 import common  # noqa: I001  (first: it starts the run's wall clock)
 import numpy as np
 
-from rarelib import gumbel_tail, importance, logspace, reweighting, smc
+from rarelib import diagnostics, gumbel_tail, importance, logspace, reweighting, smc
 from rarelib.exact import solvable, validation
 
 RESULTS = common.RESULTS_DIR / "estimators.json"
@@ -241,7 +241,7 @@ def run_tps(problem, budget, ladder, guide, seed, n_bootstrap):
         move=move,
     )
     at_zero = validation.sample_direct(problem, max(int(ZERO_FRACTION * budget) // length, 2), int(zero_seed))
-    tokens = validation.generated_tokens(biased) + validation.generated_tokens(at_zero)
+    tokens = diagnostics.generated_tokens(biased) + diagnostics.generated_tokens(at_zero)
     thin = max(1, n_steps // MAX_KEPT_DRAWS)
     settings = reweighting.Settings(n_bootstrap=n_bootstrap)
     _, tails, analysis = validation.compare_mbar(

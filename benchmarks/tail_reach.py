@@ -4,7 +4,7 @@ The reach of an estimator is the smallest tail probability it estimates with a 9
 no wider than ±50% of the estimate (:func:`rarelib.logspace.reach`): Wilson intervals for direct
 sampling, the percentile bootstrap over chains of :func:`rarelib.reweighting.analyze` for
 TPS + MBAR. Every method gets the same budget of generated tokens (counted as in
-:func:`rarelib.exact.validation.generated_tokens`: regrown tokens only; TPS + MBAR is charged for
+:func:`rarelib.exact.diagnostics.generated_tokens`: regrown tokens only; TPS + MBAR is charged for
 its λ = 0 direct samples too, a fraction ``--zero-fraction`` of its budget).
 
 Two problems:
@@ -276,7 +276,7 @@ def default_model(args, settings: reweighting.Settings, rng: np.random.Generator
             lm,
             args,
             tail,
-            args.default_tokens - validation.generated_tokens(at_zero),
+            args.default_tokens - diagnostics.generated_tokens(at_zero),
             sampler_seeds[2 * index : 2 * index + 2],
         )
         values = [baseline.observables[observable]] + [run.posterior["phi"].values.ravel() for run, _ in runs.values()]
@@ -286,12 +286,12 @@ def default_model(args, settings: reweighting.Settings, rng: np.random.Generator
             "direct": method_entry(
                 diagnostics.direct_tail(baseline.observables[observable], thresholds, side),
                 thresholds,
-                validation.generated_tokens(direct.to_inference_data(baseline, observable)),
+                diagnostics.generated_tokens(direct.to_inference_data(baseline, observable)),
                 cpu_s=baseline_time.cpu,
             )
         }
         for sampler, (run, seconds) in runs.items():
-            tokens = validation.generated_tokens(run) + validation.generated_tokens(at_zero)
+            tokens = diagnostics.generated_tokens(run) + diagnostics.generated_tokens(at_zero)
             run_facts = dict(
                 cpu_s=seconds.cpu,
                 wall_s=seconds.wall,

@@ -23,6 +23,8 @@ from scipy import stats
 from rarelib import logspace, storage
 
 __all__ = [
+    "generated_tokens",
+    "TPS_SAMPLERS",
     "acceptance_per_bias",
     "after_burn_in",
     "BiasDiagnostics",
@@ -359,3 +361,26 @@ def chi_square_p_value(counts, probabilities) -> float:
         observed = np.append(observed[~small], observed[small].sum())
         expected = np.append(expected[~small], expected[small].sum())
     return float(stats.chisquare(observed, expected).pvalue)
+
+
+TPS_SAMPLERS = ("annealed_tps", "parallel_tempering")
+
+
+def generated_tokens(run) -> int:
+    """Tokens a run drew from the model: the budget of a run.
+
+    Direct: n·L. TPS: Σ (L − cut) over every recorded move, plus L for the initial draw of
+    each of the M chains (annealing) or K·M chains (parallel tempering). Kept prefixes are recomputed by
+    the sampler but not drawn, so they are not counted: this is the quantity the paper's "~4 × 10^8 tokens"
+    counts.
+    """
+    posterior = run.posterior
+    length = int(posterior.attrs["completion_length"])
+    sampler = str(posterior.attrs["sampler"])
+    if sampler == "direct":
+        return int(posterior["phi"].size) * length
+    if sampler not in TPS_SAMPLERS:
+        raise ValueError(f"run has sampler={sampler!r}; generated_tokens knows 'direct' and {TPS_SAMPLERS}")
+    cuts = np.asarray(run.sample_stats["cut"].values, dtype=np.int64)
+    n_rows = cuts.shape[0] * (cuts.shape[2] if sampler == "parallel_tempering" else 1)
+    return int((length - cuts).sum()) + n_rows * length

@@ -75,6 +75,7 @@ __all__ = [
     "Settings",
     "solve_mbar",
     "spanning_bins",
+    "tail_shares",
     "tilted_log_weights",
     "trim_burn_in",
 ]
@@ -586,6 +587,26 @@ def log_tail_probabilities(fit: MBARFit, thresholds, side: str = "upper") -> np.
     return logspace.cumulative_log_tail(fit.samples["phi"], fit.log_weights, thresholds, side)
 
 
+def tail_shares(fit: MBARFit, thresholds, side: str = "upper") -> np.ndarray:
+    """(K, A): the share of the estimate of P(φ ≥ a) (or ≤ a) carried by the samples of each MBAR state.
+
+    Which rungs a tail estimate rests on: a threshold in the bulk rests on the unbiased samples,
+    a deep one on the samples of the strongest biases. Columns sum to 1 (NaN where nothing is past a).
+    """
+    thresholds = _as_grid(thresholds, "thresholds")
+    phi, log_weights = fit.samples["phi"], fit.log_weights
+    state = np.repeat(np.arange(fit.states.size), fit.selection.samples_per_state)
+    per_state = np.stack(
+        [
+            logspace.cumulative_log_tail(phi[state == k], log_weights[state == k], thresholds, side)
+            for k in range(fit.states.size)
+        ]
+    )
+    total = log_tail_probabilities(fit, thresholds, side)
+    with np.errstate(invalid="ignore"):
+        return np.exp(per_state - total)
+
+
 # ----------------------------------------------------------------------------- bootstrap and the result
 
 
@@ -634,8 +655,11 @@ class Analysis:
     partition_function: Z(λ_k)/Z(0) (K,), with log_z_std (K,) pymbar's analytic standard error of its log;
     overlap: (K, K); bin_edges: (J+1,); bin_probability: P(φ in bin) (J,);
     thresholds: (A,); upper_tail: P(φ ≥ a) (A,); lower_tail: P(φ ≤ a) (A,);
+    upper_tail_share, lower_tail_share: (K, A) share of each tail estimate carried by each state's
+    samples (:func:`tail_shares`);
     segments: diagnostics of every (run, bias) segment after burn-in (S,), with
-    segment_run (S,) and segment_kept (S,) (False: dropped by the R-hat filter);
+    segment_run (S,), segment_direct (S,) (i.i.d. direct samples) and segment_kept (S,)
+    (False: dropped by the R-hat filter or beyond an overlap gap);
     messages: warnings raised during the analysis, in words.
     """
 
@@ -651,8 +675,11 @@ class Analysis:
     thresholds: np.ndarray
     upper_tail: logspace.LogEstimate
     lower_tail: logspace.LogEstimate
+    upper_tail_share: np.ndarray
+    lower_tail_share: np.ndarray
     segments: diagnostics.BiasDiagnostics
     segment_run: np.ndarray
+    segment_direct: np.ndarray
     segment_kept: np.ndarray
     messages: tuple[str, ...]
 
@@ -700,7 +727,10 @@ class Analysis:
             "log_z_std": ("state", self.log_z_std),
             "overlap": (("state", "other_state"), self.overlap),
             "bin_edges": ("edge", self.bin_edges),
+            "upper_tail_share": (("state", "threshold"), self.upper_tail_share),
+            "lower_tail_share": (("state", "threshold"), self.lower_tail_share),
             "segment_run": ("segment", self.segment_run),
+            "segment_direct": ("segment", self.segment_direct),
             "segment_kept": ("segment", self.segment_kept),
         }
         for name, dim in _LOG_ESTIMATES.items():
@@ -722,7 +752,8 @@ class Analysis:
     @classmethod
     def from_dataset(cls, dataset: xr.Dataset, source: str = "dataset") -> Analysis:
         """Inverse of :meth:`to_dataset`; ValueError naming what is missing."""
-        required = ["samples_per_state", "log_z_std", "overlap", "bin_edges", "segment_run", "segment_kept"]
+        required = ["samples_per_state", "log_z_std", "overlap", "bin_edges", "upper_tail_share", "lower_tail_share"]
+        required += ["segment_run", "segment_direct", "segment_kept"]
         required += [f"log_{name}{suffix}" for name in _LOG_ESTIMATES for suffix in ("", "_interval")]
         required += [f"segment_{name}" for name in _SEGMENT_FIELDS]
         missing = [name for name in required if name not in dataset] + [
@@ -752,7 +783,10 @@ class Analysis:
             bin_edges=values("bin_edges"),
             thresholds=values("threshold"),
             segments=diagnostics.BiasDiagnostics(**{name: values(f"segment_{name}") for name in _SEGMENT_FIELDS}),
+            upper_tail_share=values("upper_tail_share"),
+            lower_tail_share=values("lower_tail_share"),
             segment_run=values("segment_run"),
+            segment_direct=values("segment_direct").astype(bool),
             segment_kept=values("segment_kept").astype(bool),
             messages=messages,
             **estimates,
@@ -822,7 +856,10 @@ def _analyze_chains(
         segments=diagnostics.BiasDiagnostics.concatenate(
             [diagnostics.diagnose(c.phi, c.biases, c.accepted) for c in trimmed]
         ),
+        upper_tail_share=tail_shares(fit, thresholds, "upper"),
+        lower_tail_share=tail_shares(fit, thresholds, "lower"),
         segment_run=fit.selection.segment_run,
+        segment_direct=np.concatenate([np.full(c.biases.size, c.direct) for c in chains]),
         segment_kept=fit.selection.segment_kept,
         messages=messages,
         **estimates,

@@ -416,7 +416,10 @@ def test_analysis_round_trips_through_netcdf(gaussian_analysis, tmp_path):
         "overlap",
         "bin_edges",
         "thresholds",
+        "upper_tail_share",
+        "lower_tail_share",
         "segment_run",
+        "segment_direct",
         "segment_kept",
     ):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(gaussian_analysis, name))

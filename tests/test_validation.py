@@ -18,6 +18,7 @@ import pytest
 import torch
 from scipy import stats
 
+from rarelib import diagnostics
 from rarelib.exact import solvable, validation
 
 LOOP_TOKEN_COUNT = solvable.AdditiveObservable("token_count", {0})
@@ -150,7 +151,7 @@ def test_ladder_refuses_a_target_at_the_unbiased_mean(problem):
 
 def test_direct_budget_is_n_times_l(problem):
     run = validation.sample_direct(problem, 37, seed=0)
-    assert validation.generated_tokens(run) == 37 * problem.completion_length
+    assert diagnostics.generated_tokens(run) == 37 * problem.completion_length
 
 
 @pytest.mark.parametrize("sampler, rows_per_chain", [("annealed_tps", 1), ("parallel_tempering", 3)])
@@ -159,7 +160,7 @@ def test_tps_budget_counts_regrown_tokens(problem, sampler, rows_per_chain):
     n_chains, n_steps, biases, length = 4, 60, [-0.5, -1.0, -1.5], problem.completion_length
     run = validation.sample_biased(problem, biases, sampler=sampler, n_steps=n_steps, n_chains=n_chains, seed=2)
     moves = n_chains * n_steps * len(biases)
-    regrown = validation.generated_tokens(run) - n_chains * rows_per_chain * length
+    regrown = diagnostics.generated_tokens(run) - n_chains * rows_per_chain * length
     z = (regrown - moves * (length + 1) / 2) / math.sqrt(moves * (length**2 - 1) / 12)
     assert abs(z) < stats.norm.isf(FAMILY_WISE_ERROR / 2), z
 

@@ -14,11 +14,11 @@ chains, 96% intervals), and sets every estimate beside its exact value:
   tail is 1): estimate, interval, exact, whether the interval covers it, log10 ratio;
 * the same tails from direct sampling with the same token budget, with Wilson intervals.
 
-Token budget: direct sampling generates n·L tokens. A TPS step regrows L − τ tokens, τ being
-the kept prefix recorded as ``cut`` (about L/2 on average with uniform cuts); the initial
-direct draw of each chain costs L more. Kept prefixes are recomputed by the sampler but not
-drawn, so they are not counted: the budget is tokens *sampled*, the quantity the paper's
-"~4 × 10^8 tokens" counts. TPS + MBAR is charged for its biased run and its λ = 0 samples.
+Token budget (:func:`rarelib.diagnostics.generated_tokens`): direct sampling generates n·L
+tokens; a TPS step regrows L − τ tokens, τ being the kept prefix recorded as ``cut`` (about L/2
+on average with uniform cuts), and the initial draw of each chain costs L more. Kept prefixes
+are recomputed but not drawn, so they are not counted. TPS + MBAR is charged for its biased
+run and its λ = 0 samples.
 
 Bias ladders (:func:`bias_ladder`): from λ = 0 each next bias moves the tilted mean ⟨φ⟩_λ
 by ``spacing`` standard deviations of the current tilted law, σ_λ² = Var_λ(φ) = −d⟨φ⟩_λ/dλ,
@@ -46,7 +46,6 @@ __all__ = [
     "compare_direct",
     "compare_mbar",
     "format_table",
-    "generated_tokens",
     "json_ready",
     "LOG10",
     "PartitionComparison",
@@ -61,7 +60,7 @@ __all__ = [
     "Validation",
 ]
 
-SAMPLERS = ("annealed_tps", "parallel_tempering")
+SAMPLERS = diagnostics.TPS_SAMPLERS
 LOG10 = math.log(10.0)
 
 
@@ -284,24 +283,6 @@ def sample_direct(problem: Problem, n: int, seed: int, batch_size: int = 4096, p
     return direct.to_inference_data(samples, observable.__name__)
 
 
-def generated_tokens(run) -> int:
-    """Tokens a run drew from the model (see the module docstring).
-
-    Direct: n·L. TPS: Σ (L − cut) over every recorded move, plus L for the initial draw of
-    each of the M chains (annealing) or K·M chains (parallel tempering).
-    """
-    posterior = run.posterior
-    length = int(posterior.attrs["completion_length"])
-    sampler = str(posterior.attrs["sampler"])
-    if sampler == "direct":
-        return int(posterior["phi"].size) * length
-    if sampler not in SAMPLERS:
-        raise ValueError(f"run has sampler={sampler!r}; generated_tokens knows 'direct' and {SAMPLERS}")
-    cuts = np.asarray(run.sample_stats["cut"].values, dtype=np.int64)
-    n_rows = cuts.shape[0] * (cuts.shape[2] if sampler == "parallel_tempering" else 1)
-    return int((length - cuts).sum()) + n_rows * length
-
-
 # --------------------------------------------------------------------------- comparisons
 
 
@@ -391,7 +372,7 @@ def compare_mbar(
 ) -> tuple[PartitionComparison, TailComparison, reweighting.Analysis]:
     """:func:`rarelib.reweighting.analyze` of ``runs`` on unit bins, compared with the exact answers.
 
-    tokens: the budget the runs cost (:func:`generated_tokens`, counted before any thinning);
+    tokens: the budget the runs cost (:func:`rarelib.diagnostics.generated_tokens`, counted before any thinning);
     warn: raise the analysis's messages as warnings (they are in ``analysis.messages`` either way).
     """
     support = problem.exact.values
@@ -420,7 +401,7 @@ def compare_direct(problem: Problem, run, level: float = diagnostics.DEFAULT_LEV
     """Tails of a direct run: counts / n with Wilson intervals, against the exact values."""
     return TailComparison(
         estimator="direct",
-        tokens=generated_tokens(run),
+        tokens=diagnostics.generated_tokens(run),
         thresholds=problem.thresholds,
         log10_exact=problem.exact.log_prob_at_least(problem.thresholds) / LOG10,
         estimate=diagnostics.direct_tail(run.posterior["phi"].values.ravel(), problem.thresholds, "upper", level),
@@ -541,7 +522,7 @@ def validate(
         progress=progress,
     )
     at_zero = sample_direct(problem, n_direct, int(zero_seed), progress=progress)
-    tokens = generated_tokens(biased) + generated_tokens(at_zero)
+    tokens = diagnostics.generated_tokens(biased) + diagnostics.generated_tokens(at_zero)
     partition, tails, analysis = compare_mbar(
         problem,
         [thin_draws(biased, thin), at_zero],
