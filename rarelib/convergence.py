@@ -15,7 +15,7 @@ converged. It judges every rung (every sampled bias λ) on current criteria (:cl
 A tail estimate P(φ ≥ a) rests on the states whose samples carry its MBAR weight
 (:func:`rarelib.reweighting.tail_shares`), and through MBAR's normalisers on every rung between
 them and λ = 0. Threshold a is **resolved** when the estimate has samples past a, every rung from
-λ = 0 out to the outermost state carrying at least 1% of its weight passes, and the estimate is
+λ = 0 outward until the states beyond carry less than 10% of its weight passes, and the estimate is
 stable: its interval overlaps the one of an earlier analysis (the previous round, or the first
 half of every chain). An unresolved threshold keeps its point estimate but loses its interval:
 :meth:`Verdict.tail` reports it as [0, 1], never as a narrow interval.
@@ -40,7 +40,9 @@ __all__ = ["assess", "Criteria", "rung_table", "RungTable", "Verdict"]
 class Criteria:
     """Thresholds of the verdict (defaults: Vehtari et al. 2021 for R-hat and ESS).
 
-    min_weight_share: a state supports a tail estimate when its samples carry at least this share of it.
+    max_share_beyond: a tail estimate rests on the states from λ = 0 outward until those beyond carry
+    less than this share of its weight (a heuristic: rungs that carry under 10% of an estimate move it
+    little even when their own samples are off).
     """
 
     max_rhat: float = 1.01
@@ -49,7 +51,7 @@ class Criteria:
     min_acceptance: float = 0.01
     min_swap_acceptance: float = 0.1
     min_overlap: float = 0.03
-    min_weight_share: float = 0.01
+    max_share_beyond: float = 0.1
 
     def __post_init__(self):
         if not self.max_rhat > 1.0:
@@ -57,7 +59,7 @@ class Criteria:
         for name in ("min_ess_bulk", "min_ess_tail"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name}={getattr(self, name)!r}; use a number ≥ 0, e.g. 400")
-        for name in ("min_acceptance", "min_swap_acceptance", "min_overlap", "min_weight_share"):
+        for name in ("min_acceptance", "min_swap_acceptance", "min_overlap", "max_share_beyond"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name}={getattr(self, name)!r}; use a number in [0, 1)")
 
@@ -215,6 +217,14 @@ def rung_table(analysis: Analysis, criteria: Criteria, runs: Sequence = ()) -> R
     )
 
 
+def _support(states: np.ndarray, shares: np.ndarray, beyond: float) -> np.ndarray:
+    """The states an estimate rests on: from λ = 0 outward until those beyond carry less than ``beyond``
+    of its weight. states, shares: (K,) → (K',)."""
+    order = np.argsort(np.abs(states), kind="stable")
+    carried = np.cumsum(np.nan_to_num(shares[order]))
+    return states[order[: int(np.searchsorted(carried, 1.0 - beyond - 1e-12)) + 1]]
+
+
 def _threshold_reasons(
     analysis: Analysis, previous: Analysis, rungs: RungTable, side: str, criteria: Criteria
 ) -> np.ndarray:
@@ -227,7 +237,7 @@ def _threshold_reasons(
         if not estimate.resolved[index]:
             reasons.append("no sample reaches it")
             continue
-        support = analysis.states[np.nan_to_num(shares[:, index]) >= criteria.min_weight_share]
+        support = _support(analysis.states, shares[:, index], criteria.max_share_beyond)
         low, high = min(0.0, support.min()), max(0.0, support.max())
         needed = (rungs.bias >= low) & (rungs.bias <= high) & ~rungs.passes
         failing = ", ".join(f"{b:g}" for b in rungs.bias[needed])

@@ -95,6 +95,10 @@ class LogEstimate:
             other.log_interval[0] <= self.log_interval[1] + log_slack
         )
 
+    def covers(self, log_values) -> np.ndarray:
+        """(...) bool: the interval contains the values whose logs are ``log_values`` (...), e.g. exact answers."""
+        return (self.log_interval[0] <= log_values) & (log_values <= self.log_interval[1])
+
     def __getitem__(self, index) -> LogEstimate:
         """The estimates at ``index`` of the trailing axes (thresholds, bins)."""
         return LogEstimate(self.log[index], self.log_interval[:, index])

@@ -40,6 +40,7 @@ __all__ = [
     "tps_trace",
     "training_curve",
     "transition_matrix",
+    "verdict_tail",
 ]
 
 OBSERVABLE_LABELS = {
@@ -152,6 +153,30 @@ def tail_band(
     )
     ax.set_yscale("log")
     ax.set_ylabel("P(φ ≥ a)" if side == "upper" else "P(φ ≤ a)")
+    return ax
+
+
+def verdict_tail(verdict, label: str, ax=None, **style):
+    """The tail a :class:`rarelib.convergence.Verdict` reports: resolved thresholds as a curve with its
+    band, unresolved ones as open circles at their raw estimate (no band: their interval is unknown)."""
+    ax = _axes(ax)
+    tail, resolved = verdict.tail, verdict.resolved
+    shown = resolved & (tail.log > -np.inf)
+    line = ax.plot(verdict.thresholds[shown], tail.value[shown], ".-", label=f"{label}: resolved", **style)[0]
+    ax.fill_between(
+        verdict.thresholds[shown], *tail.interval[:, shown], color=line.get_color(), alpha=0.25, linewidth=0
+    )
+    flagged = ~resolved & (tail.log > -np.inf)
+    ax.plot(
+        verdict.thresholds[flagged],
+        tail.value[flagged],
+        "o",
+        mfc="none",
+        color=line.get_color(),
+        label=f"{label}: unresolved (estimate only)",
+    )
+    ax.set_yscale("log")
+    ax.set_ylabel("P(φ ≥ a)" if verdict.side == "upper" else "P(φ ≤ a)")
     return ax
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from rarelib import direct, observables, tps
+from rarelib import direct, observables, rounds, tps
 from rarelib.models import REPO_ROOT, CausalLM, fingerprint
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "LOCK_POLL_S",
     "lock_timeout",
     "LOCK_TIMEOUT_S",
+    "rounds_until_converged",
     "run_key",
     "tempering",
 ]
@@ -231,3 +232,45 @@ def direct_samples(
     with exclusive(folder):
         direct.sample(lm, out=folder, progress=False, **arguments)
         return direct.load(folder)
+
+
+def rounds_until_converged(
+    lm: CausalLM,
+    prompt: str | Sequence[int],
+    completion_length: int,
+    observable: str | observables.Observable,
+    biases: Sequence[float],
+    n_chains: int,
+    seed: int,
+    cache_dir: str | os.PathLike = CACHE_DIR,
+    **options,
+) -> rounds.Rounds:
+    """:func:`rarelib.rounds.run_rounds` in a folder of ``cache_dir`` named by its arguments (the budget
+    aside, so that a larger one continues the same rounds); ``options``: thresholds, budget_tokens, move, ..."""
+    name = observable if isinstance(observable, str) else observable.__name__
+    arguments = {key: value for key, value in options.items() if key not in ("budget_tokens", "progress")}
+    key = run_key(
+        lm,
+        sampler="rounds",
+        prompt=prompt,
+        completion_length=completion_length,
+        observable=name,
+        biases=[float(b) for b in biases],
+        n_chains=n_chains,
+        seed=seed,
+        **arguments,
+    )
+    folder = Path(cache_dir) / f"rounds-{name}-{key}"
+    with exclusive(folder):
+        return rounds.run_rounds(
+            lm,
+            prompt,
+            completion_length,
+            observable,
+            biases,
+            n_chains,
+            seed=seed,
+            folder=folder,
+            progress=False,
+            **options,
+        )

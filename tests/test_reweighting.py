@@ -14,7 +14,7 @@ import arviz as az
 import numpy as np
 import pytest
 from scipy import stats
-from synthetic import ar1_chains
+from synthetic import biased_run, direct_run, gaussian_chains, gaussian_runs
 
 from rarelib import diagnostics, logspace, reweighting, storage
 
@@ -30,35 +30,6 @@ def binomial_tilted_p(lam):
 
 def binomial_log_z(lam):
     return N_TRIALS * np.log(1 - P_SUCCESS + P_SUCCESS * np.exp(-np.asarray(lam)))
-
-
-def direct_run(phi: np.ndarray, observable: str = "x", **variables) -> object:
-    """A direct run: phi (N,) i.i.d. draws at λ = 0, one chain."""
-    posterior = {"phi": phi.reshape(1, -1, 1), **{k: v.reshape(1, -1, 1) for k, v in variables.items()}}
-    return storage.make_run(posterior, [0.0], attrs={"observable": observable, "sampler": "direct"})
-
-
-def biased_run(
-    phi: np.ndarray, lambdas, sampler: str = "parallel_tempering", observable: str = "x", accepted=None, **variables
-):
-    """A biased run: phi (M, N, K) with the λ of each segment."""
-    stats_ = None if accepted is None else {"accepted": accepted}
-    return storage.make_run(
-        {"phi": phi, **variables}, lambdas, stats_, attrs={"observable": observable, "sampler": sampler}
-    )
-
-
-def gaussian_chains(rng, lambdas, n_chains: int, n_draws: int, rho: float = 0.0) -> np.ndarray:
-    """Stationary AR(1) chains (coefficient rho) of each tilted law N(−λ, 1): (M, N, K)."""
-    lambdas = np.asarray(lambdas, dtype=float)
-    return ar1_chains(rng, np.full(lambdas.size, rho), n_chains, n_draws) - lambdas
-
-
-def gaussian_runs(rng, lambdas, n_chains=10, n_draws=100, n_direct=1000, rho=0.0):
-    return [
-        direct_run(rng.normal(size=n_direct)),
-        biased_run(gaussian_chains(rng, lambdas, n_chains, n_draws, rho), lambdas),
-    ]
 
 
 def quiet(function, *args, **kwargs):
