@@ -5,7 +5,9 @@ The core workflow, one module per stage of the data flow:
 batched regrowth kernel), ``tps`` with its moves in ``guides``, and ``tilting``; beside TPS the estimators
 ``importance`` (guided importance sampling, multiple importance sampling), ``smc`` (twisted sequential
 Monte Carlo) and ``gumbel_tail`` (Gumbel-tail forecasting) → ``reweighting``
-(MBAR) and ``diagnostics`` → ``storage``, ``workflow`` (cached standard runs), ``plots``, with
+(MBAR) and ``diagnostics`` → ``convergence`` (the verdict: which rungs pass, which thresholds
+are resolved) and ``rounds`` (run until the verdict holds or the budget is spent) → ``storage``,
+``workflow`` (cached standard runs), ``plots``, with
 ``params`` for the chapters' parameters.
 
 Subpackages: ``exact`` (solvable models and validation against their exact answers),
@@ -30,6 +32,8 @@ _SUBMODULES = (
     "tilting",
     "reweighting",
     "diagnostics",
+    "convergence",
+    "rounds",
     "storage",
     "workflow",
     "plots",

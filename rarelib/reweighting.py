@@ -98,14 +98,19 @@ class ReweightingWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Settings:
-    """Knobs of an analysis.
+    """Knobs of an analysis: how the estimates are computed.
 
-    The defaults are the paper's — 10% burn-in, R-hat threshold 1.1, 100 bootstrap replicas, 96%
-    intervals — except the R-hat statistic: the library checks with the rank-normalised split
-    R-hat (``"rank"``, Vehtari et al. 2021), which also sees drift within a segment and heavy
-    tails; the chapters that reproduce the paper select its classic Gelman–Rubin statistic
-    with ``rhat_method="identity"`` and say so. ``min_overlap``: the overlap between neighbouring
-    states below which an analysis warns and states beyond the gap are dropped.
+    The defaults are the paper's — 10% burn-in, an R-hat filter that drops biases at 1.1 or above,
+    100 bootstrap replicas, 96% intervals — except the R-hat statistic: the library filters with the
+    rank-normalised split R-hat (``"rank"``, Vehtari et al. 2021), which also sees drift within a
+    segment and heavy tails; the chapters that reproduce the paper select its classic Gelman–Rubin
+    statistic with ``rhat_method="identity"`` and say so. ``min_overlap``: the overlap between
+    neighbouring states below which an analysis warns and states beyond the gap are dropped.
+
+    Whether the estimates can be trusted is a separate question with its own, stricter criteria
+    (rank R-hat < 1.01, ESS ≥ 400: :class:`rarelib.convergence.Criteria`), answered threshold by
+    threshold by :func:`rarelib.convergence.assess`; :func:`rarelib.rounds.run_rounds` turns the
+    filter off and lets that verdict decide.
     """
 
     burn_in: float = diagnostics.DEFAULT_BURN_IN
