@@ -6,7 +6,7 @@ batched regrowth kernel), ``tps`` with its moves in ``guides``, and ``tilting``;
 ``importance`` (guided importance sampling, multiple importance sampling), ``smc`` (twisted sequential
 Monte Carlo) and ``gumbel_tail`` (Gumbel-tail forecasting) → ``reweighting``
 (MBAR) and ``diagnostics`` → ``storage``, ``workflow`` (cached standard runs), ``plots``, with
-``params`` for the chapters' parameters.
+``params`` for the chapters' parameters; ``distributed`` runs replica sets and direct batches as Dask tasks.
 
 Subpackages: ``exact`` (solvable models and validation against their exact answers),
 ``storymodel`` (how the embedded default model was made), ``companions`` (code of the
@@ -32,6 +32,7 @@ _SUBMODULES = (
     "diagnostics",
     "storage",
     "workflow",
+    "distributed",
     "plots",
     "params",
     "exact",
