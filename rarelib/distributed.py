@@ -13,13 +13,14 @@ submits them. :func:`load_runs` gathers the results for one MBAR analysis
 Seeds: task ``i`` of kind ``k`` (0: replica sets, 1: direct batches) gets the first 63 bits of
 ``numpy.random.SeedSequence(plan.seed, spawn_key=(k, i))`` (:func:`task_seed`), i.e. of
 ``SeedSequence(plan.seed).spawn(…)`` children keyed by kind and index: independent streams whatever the
-number of tasks, so the same plan gives bit-identical results wherever it runs (with one torch thread
-per worker, as Dask's workers and :func:`make_client` have).
+number of tasks, so the same plan gives bit-identical results wherever it runs on the same kind of machine
+with the same torch thread count (Dask's workers, and :func:`make_client`'s, run one).
 
 Run folder: ``manifest.json`` (the plan, the model's fingerprint, the library version and the folder
 format; a folder written otherwise is refused), ``tempering_<i>.npz`` (checkpoint) and
 ``tempering_<i>.nc`` (result, netCDF), ``direct_<i>/`` (resumable ``.npz`` batches), and
-``<task>.attempts.jsonl`` (one line per start of a task: where it ran and how far it had got before).
+``<task>.attempts.jsonl`` (one line per start of a task: where it ran and how far it had got before), and a
+``.lock`` file per task.
 
 Faults: arguments are checked here, before anything is submitted, so a bad model, prompt or observable
 fails at once with the library's own message, and tasks run with ``retries=0``. A worker that dies
@@ -106,23 +107,29 @@ class Plan:
     batch_size: int = 64
 
     def __post_init__(self):
+        """Checks what needs no model (:func:`check_plan` checks the rest); normalises paths and sequences."""
         if isinstance(self.model, os.PathLike):
             object.__setattr__(self, "model", os.fspath(self.model))
-        biases = tps.check_biases(self.biases) if self.n_sets else self.biases
-        object.__setattr__(self, "biases", tuple(float(b) for b in biases))
-        object.__setattr__(self, "record", tuple(self.record))
         for name in ("model", "prompt", "observable"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ValueError(
-                    f"{name} must be non-empty text (workers rebuild it by name); got {getattr(self, name)!r}"
-                )
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be non-empty text (workers rebuild it by name); got {value!r}")
         for name in ("n_sets", "n_direct"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer ≥ 0; got {value!r}")
         if self.n_sets + self.n_direct == 0:
             raise ValueError("a plan needs work: n_sets ≥ 1 replica sets or n_direct ≥ 1 direct completions")
+        counts = ("n_steps", "n_chains", "swap_every", "checkpoint_every") if self.n_sets else ()
+        for name in counts + (("direct_per_task", "batch_size") if self.n_direct else ()):
+            check_positive_int(name, getattr(self, name))
+        if self.n_sets and self.start not in tps.START_RULES:
+            raise ValueError(f"start must be one of {tps.START_RULES}; got {self.start!r}")
         check_seed(self.seed)
+        biases = tps.check_biases(self.biases) if self.n_sets else self.biases
+        object.__setattr__(self, "biases", tuple(float(b) for b in biases))
+        if not isinstance(self.record, str):  # a string is refused by name in check_plan
+            object.__setattr__(self, "record", tuple(self.record))
 
     @property
     def tasks(self) -> list[tuple[str, int]]:
@@ -169,17 +176,10 @@ def check_plan(plan: Plan) -> models.CausalLM:
     obs.get_observable(plan.observable)
     length = check_completion_length(lm, len(prompt_token_ids(lm, plan.prompt)), plan.completion_length)
     if plan.n_sets:
-        tps.build_kernel(
-            lm, plan.prompt, length, plan.observable, plan.record, workflow.guided_move(lm, plan.guide), plan.biases
-        )
-        for name in ("n_steps", "n_chains", "swap_every", "checkpoint_every"):
-            check_positive_int(name, getattr(plan, name))
-        if plan.start not in tps.START_RULES:
-            raise ValueError(f"start must be one of {tps.START_RULES}; got {plan.start!r}")
+        move = workflow.guided_move(lm, plan.guide)
+        tps.build_kernel(lm, plan.prompt, length, plan.observable, plan.record, move, plan.biases)
     if plan.n_direct:
         obs.get_observables(plan.direct_observables())
-        check_positive_int("direct_per_task", plan.direct_per_task)
-        check_positive_int("batch_size", plan.batch_size)
     return lm
 
 
@@ -234,48 +234,54 @@ def _log_attempt(folder: Path, kind: str, index: int, done_before: int) -> None:
 
 
 def tempering_task(folder: str, plan: Plan, index: int) -> str:
-    """Replica set ``index``: a whole tempering ladder, checkpointed and resumed; returns its netCDF path."""
+    """Replica set ``index``: a whole tempering ladder, checkpointed and resumed; returns its netCDF path.
+
+    Holds a lock on the result (:func:`rarelib.workflow.exclusive`), so a task presumed lost but still running
+    elsewhere never writes the same files as its replacement."""
     checkpoint, result = task_paths(folder, TEMPERING, index)
-    if result.is_file():
-        return str(result)
-    done = int(storage.load_arrays(checkpoint, ("steps_done",))["steps_done"]) if checkpoint.is_file() else 0
-    _log_attempt(Path(folder), TEMPERING, index, done)
-    lm = _model(plan.model)
-    idata = tps.run_tempering(
-        lm,
-        plan.prompt,
-        plan.completion_length,
-        plan.observable,
-        plan.biases,
-        plan.n_steps,
-        plan.n_chains,
-        swap_every=plan.swap_every,
-        seed=task_seed(plan.seed, TEMPERING, index),
-        record=plan.record,
-        move=workflow.guided_move(lm, plan.guide),
-        start=plan.start,
-        checkpoint=checkpoint,
-        checkpoint_every=plan.checkpoint_every,
-        progress=False,
-    )
-    return str(storage.save(idata, result))
+    with workflow.exclusive(result):
+        if result.is_file():
+            return str(result)
+        done = int(storage.load_arrays(checkpoint, ("steps_done",))["steps_done"]) if checkpoint.is_file() else 0
+        _log_attempt(Path(folder), TEMPERING, index, done)
+        lm = _model(plan.model)
+        idata = tps.run_tempering(
+            lm,
+            plan.prompt,
+            plan.completion_length,
+            plan.observable,
+            plan.biases,
+            plan.n_steps,
+            plan.n_chains,
+            swap_every=plan.swap_every,
+            seed=task_seed(plan.seed, TEMPERING, index),
+            record=plan.record,
+            move=workflow.guided_move(lm, plan.guide),
+            start=plan.start,
+            checkpoint=checkpoint,
+            checkpoint_every=plan.checkpoint_every,
+            progress=False,
+        )
+        return str(storage.save(idata, result))
 
 
 def direct_task(folder: str, plan: Plan, index: int) -> str:
-    """Direct batch ``index``: :func:`rarelib.direct.sample` streamed to (and resumed from) its folder."""
+    """Direct batch ``index``: :func:`rarelib.direct.sample` streamed to (and resumed from) its folder, locked as
+    in :func:`tempering_task`."""
     out, _ = task_paths(folder, DIRECT, index)
-    _log_attempt(Path(folder), DIRECT, index, len(list(out.glob("batch_*.npz"))))
-    direct.sample(
-        _model(plan.model),
-        plan.prompt,
-        plan.direct_count(index),
-        plan.completion_length,
-        observables=plan.direct_observables(),
-        batch_size=plan.batch_size,
-        seed=task_seed(plan.seed, DIRECT, index),
-        progress=False,
-        out=out,
-    )
+    with workflow.exclusive(out):
+        _log_attempt(Path(folder), DIRECT, index, len(list(out.glob("batch_*.npz"))))
+        direct.sample(
+            _model(plan.model),
+            plan.prompt,
+            plan.direct_count(index),
+            plan.completion_length,
+            observables=plan.direct_observables(),
+            batch_size=plan.batch_size,
+            seed=task_seed(plan.seed, DIRECT, index),
+            progress=False,
+            out=out,
+        )
     return str(out)
 
 
@@ -322,13 +328,14 @@ def load_runs(folder: str | os.PathLike) -> list:
             f"run folder {folder} holds {len(plan.tasks) - len(missing)} of {len(plan.tasks)} results; call "
             "distributed.run with the same plan and folder to finish it"
         )
-    return [
-        storage.load(result)
-        if kind == TEMPERING
-        else direct.to_inference_data(direct.load(result, per_token=False), plan.observable)
-        for kind, index in plan.tasks
-        for result in [task_paths(folder, kind, index)[1]]
-    ]
+    return [_load_result(kind, task_paths(folder, kind, index)[1], plan.observable) for kind, index in plan.tasks]
+
+
+def _load_result(kind: str, result: Path, observable: str):
+    """One task's result as ``InferenceData``: a replica set's netCDF, or a direct batch folder's samples."""
+    if kind == TEMPERING:
+        return storage.load(result)
+    return direct.to_inference_data(direct.load(result, per_token=False), observable)
 
 
 # --------------------------------------------------------------------------- clusters

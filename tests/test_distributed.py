@@ -66,7 +66,9 @@ def assert_same_runs(first: list, second: list) -> None:
 def tail(runs: list) -> np.ndarray:
     """log P(φ ≥ a) for a = 0..3 from one MBAR analysis with a fixed bootstrap generator."""
     settings = reweighting.Settings(n_bootstrap=4)
-    analysis = reweighting.analyze(runs, rng=np.random.default_rng(0), thresholds=[0, 1, 2, 3], settings=settings)
+    analysis = reweighting.analyze(
+        runs, rng=np.random.default_rng(0), thresholds=[0, 1, 2, 3], settings=settings, warn=False
+    )
     return np.concatenate([analysis.upper_tail.log, analysis.upper_tail.log_interval.ravel()])
 
 
@@ -137,11 +139,15 @@ def test_bad_input_fails_at_once_with_the_library_message(model_folder, client, 
     assert time.monotonic() - started < 10 and not (tmp_path / "bad").exists()  # nothing written, nothing submitted
 
 
-def test_empty_prompt_and_no_work_are_refused_by_the_plan(model_folder):
+def test_a_plan_refuses_what_it_can_check_without_a_model(model_folder):
     with pytest.raises(ValueError, match="prompt must be non-empty text"):
         plan(model_folder, prompt="")
     with pytest.raises(ValueError, match="a plan needs work"):
         plan(model_folder, n_sets=0, n_direct=0)
+    with pytest.raises(ValueError, match="direct_per_task must be a positive integer; got 0"):
+        plan(model_folder, direct_per_task=0)
+    with pytest.raises(ValueError, match=r"start must be one of \('overdispersed', 'model'\)"):
+        plan(model_folder, start="sideways")
 
 
 def test_a_failing_task_fails_the_run_with_its_message_without_retries(model_folder, client, tmp_path):
