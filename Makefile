@@ -66,9 +66,17 @@ icl-model: env
 depth-models: env
 	$(PY) scripts/train_depth_models.py
 
-## reproduce: run every chapter with the paper's settings (profiles/paper/*.yaml) into _build/reproduce
+## reproduce: run every chapter with the paper's settings (profiles/paper/*.yaml) into _build/reproduce.
+## CLUSTER=local:N | slurm | tcp://host:port first runs the MBAR chapter's paper-scale sampling (replica sets and
+## λ = 0 direct samples per observable) as Dask tasks (scripts/reproduce_on_cluster.py) into
+## _build/reproduce/cluster, resumable; SLURM options go in CLUSTER_OPTIONS, e.g. "--jobs 4 --cores 8 --memory
+## 16GiB --walltime 04:00:00 --queue q --account a". The notebooks still sample in-process: they do not read it yet.
+CLUSTER ?=
+CLUSTER_OPTIONS ?=
 reproduce: env
 	mkdir -p _build/reproduce
+	$(if $(CLUSTER),$(PY) scripts/reproduce_on_cluster.py --cluster $(CLUSTER) $(CLUSTER_OPTIONS) \
+	  --out _build/reproduce/cluster)
 	for notebook in notebooks/*.ipynb; do \
 	  name=$$(basename $$notebook .ipynb); profile=profiles/paper/$$name.yaml; \
 	  $(VENV)/bin/papermill $$notebook _build/reproduce/$$name.ipynb -k python3 -p profile paper \

@@ -7,8 +7,8 @@ batched regrowth kernel), ``tps`` with its moves in ``guides``, and ``tilting``;
 Monte Carlo) and ``gumbel_tail`` (Gumbel-tail forecasting) → ``reweighting``
 (MBAR) and ``diagnostics`` → ``convergence`` (the verdict: which rungs pass, which thresholds
 are resolved) and ``rounds`` (run until the verdict holds or the budget is spent) → ``storage``,
-``workflow`` (cached standard runs), ``plots``, with
-``params`` for the chapters' parameters.
+``workflow`` (cached standard runs), ``plots``, with ``params`` for the chapters' parameters;
+``distributed`` runs replica sets and direct batches as Dask tasks.
 
 Subpackages: ``exact`` (solvable models and validation against their exact answers),
 ``storymodel`` (how the embedded default model was made), ``companions`` (code of the
@@ -36,6 +36,7 @@ _SUBMODULES = (
     "rounds",
     "storage",
     "workflow",
+    "distributed",
     "plots",
     "params",
     "exact",

@@ -93,6 +93,9 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
             )
     elif script == "scaling":
         assert {row["sweep"] for row in results["rows"]} == {"length", "chains"}
+        assert [row["workers"] for row in results["dask"]["rows"]] == [0, 1, 2]
+        assert results["dask"]["rows"][0]["speedup"] == 1.0 and results["dask"]["plan"]["tasks"] == 2
+        assert all(row["wall_s"]["median"] > 0 for row in results["dask"]["rows"]) and results["dask"]["note"]
     elif script == "reweighting":
         assert all(row["solve_cpu_s"] > 0 and row["peak_mib"] > 0 for row in results["rows"])
     elif script == "exact_validation":
