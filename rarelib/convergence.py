@@ -14,10 +14,11 @@ converged. It judges every rung (every sampled bias λ) on current criteria (:cl
 
 A tail estimate P(φ ≥ a) rests on the states whose samples carry its MBAR weight
 (:func:`rarelib.reweighting.tail_shares`), and through MBAR's normalisers on every rung between
-them and λ = 0. Threshold a is **resolved** when the estimate has samples past a, every rung from
-λ = 0 outward until the states beyond carry less than 10% of its weight passes, and the estimate is
-stable: its interval overlaps the one of an earlier analysis (the previous round, or the first
-half of every chain). An unresolved threshold keeps its point estimate but loses its interval:
+them and λ = 0. Threshold a is **resolved** when its interval excludes 0 (samples reach a in
+every bootstrap replica), every rung from λ = 0 outward until the states beyond carry less than
+10% of its weight passes, and the estimate is stable: its interval overlaps the one of an
+earlier analysis (the previous round, or the first half of every chain). An unresolved
+threshold keeps its point estimate but loses its interval:
 :meth:`Verdict.tail` reports it as [0, 1], never as a narrow interval.
 
 Letters: K states or rungs, A thresholds, S segments.
@@ -235,7 +236,7 @@ def _threshold_reasons(
     reasons = []
     for index in range(analysis.thresholds.size):
         if not estimate.resolved[index]:
-            reasons.append("no sample reaches it")
+            reasons.append("too few samples reach it (its interval includes 0)")
             continue
         support = _support(analysis.states, shares[:, index], criteria.max_share_beyond)
         low, high = min(0.0, support.min()), max(0.0, support.max())
