@@ -199,7 +199,7 @@ def _append_rows(cache: Any, more: Any) -> Any:
 def encode_prompt(lm: CausalLM, prompt_ids: torch.Tensor) -> PromptContext:
     """Run the prompt (P,) once; its logits and cache are reused by every :func:`regrow` call."""
     ids = prompt_ids.to(lm.device)
-    logits, cache = lm.logits(ids[None])
+    logits, cache = lm.logits(ids[None], logits_to_keep=1)
     return PromptContext(ids=ids, next_logits=logits[0, -1], cache=cache)
 
 
@@ -245,7 +245,7 @@ def _prefill(lm: CausalLM, prompt: PromptContext, prefixes: torch.Tensor) -> tup
     cache = _repeat_rows(prompt.cache, len(prefixes))
     if prefixes.shape[1] == 0:
         return prompt.next_logits.expand(len(prefixes), -1), cache
-    logits, cache = lm.logits(prefixes, cache)
+    logits, cache = lm.logits(prefixes, cache, logits_to_keep=1)
     return logits[:, -1], cache
 
 
@@ -333,13 +333,13 @@ def regrow(
 def score(lm: CausalLM, prompt_ids: torch.Tensor, completions: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """Teacher-forced log p_M(c_i | prompt, c_<i) at temperature 1: (B, L) float32 for completions (B, L).
 
-    One parallel forward per ``batch_size`` rows; the reference that sampled log-probs must match.
+    One parallel forward per ``batch_size`` rows, with logits for the completion's L positions only;
+    the reference that sampled log-probs must match.
     """
     prompt_ids = prompt_ids.to(lm.device)
     scored = []
     for rows in completions.to(lm.device).split(check_positive_int("batch_size", batch_size)):
         ids = torch.cat([prompt_ids.expand(len(rows), -1), rows], dim=1)
-        logits, _ = lm.logits(ids[:, :-1])
-        log_probs = torch.log_softmax(logits[:, len(prompt_ids) - 1 :], dim=-1)
-        scored.append(log_probs.gather(2, rows[..., None])[..., 0].cpu())
+        logits, _ = lm.logits(ids[:, :-1], logits_to_keep=rows.shape[1])
+        scored.append((logits.gather(2, rows[..., None])[..., 0] - logits.logsumexp(dim=-1)).cpu())
     return torch.cat(scored)

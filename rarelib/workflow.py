@@ -43,8 +43,9 @@ __all__ = [
 CACHE_DIR = REPO_ROOT / "_build" / "runs"
 
 
-CACHE_FORMAT = 2
-"""Version of the cached files; 2: checkpoints and batches record the model fingerprint (older ones are not reused)."""
+CACHE_FORMAT = 3
+"""Version of the cached files; 2: checkpoints and batches record the model fingerprint (older ones are not reused);
+3: prefill and scoring compute the logits of the needed positions only, which changes log-probabilities in rounding."""
 
 
 def _move_key(move: tps.Move) -> dict:
