@@ -542,6 +542,25 @@ def test_resume_after_an_interruption_is_bit_for_bit(lm, tmp_path, driver, steps
         driver(lm, PROMPT, **{**arguments, "n_chains": 4}, checkpoint=path)
 
 
+def test_resume_with_reduced_precision_weights_is_bit_for_bit(tmp_path):
+    """The carried keys and values of a bfloat16 model survive the float32 checkpoint exactly."""
+    half = models.random_model("gpt2", alphabet="ab .", context_length=16, seed=3, dtype="bfloat16")
+    arguments = {**SMALL_RUN, "n_steps": 6}
+    uninterrupted = tps.run_tempering(half, PROMPT, **arguments)
+    path, carried = tmp_path / "run.npz", {}
+
+    def keep_and_interrupt(step, state, info):
+        carried[step] = state.kv.clone()
+        interrupt_at(3)(step, state, info)
+
+    with pytest.raises(Interrupted):
+        tps.run_tempering(half, PROMPT, **arguments, checkpoint=path, checkpoint_every=2, callback=keep_and_interrupt)
+    stored = torch.from_numpy(np.load(path)["state_kv"])
+    assert carried[3].dtype == torch.bfloat16 and torch.equal(stored.to(torch.bfloat16), carried[3])  # saved at step 3
+    resumed = tps.run_tempering(half, PROMPT, **arguments, checkpoint=path)
+    xr.testing.assert_identical(resumed.posterior, uninterrupted.posterior)
+
+
 def test_same_seed_same_run_and_another_seed_differs(lm):
     first, again, other = (
         tps.run_annealed(lm, PROMPT, **{**SMALL_RUN, "seed": seed}, steps_per_bias=4) for seed in (1, 1, 2)
