@@ -24,7 +24,7 @@ from transformers.cache_utils import Cache, DynamicLayer
 __all__ = ["carries", "empty", "stored_cache"]
 
 
-class StoredLayer(DynamicLayer):
+class _StoredLayer(DynamicLayer):
     """One layer's keys and values: the first ``rows`` rows and ``length`` positions of storage (R, H, S, D)."""
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, rows: int, length: int):
@@ -70,4 +70,4 @@ def empty(prompt_cache: Cache, rows: int, completion_length: int) -> torch.Tenso
 def stored_cache(kv: torch.Tensor, rows: int, length: int) -> Cache:
     """A ``transformers`` cache over the first ``rows`` rows and ``length`` positions of kv (N, 2, R, H, S, D);
     a forward pass with it writes its positions' keys and values into kv after them."""
-    return Cache(layers=[StoredLayer(stored[0], stored[1], rows, length) for stored in kv])
+    return Cache(layers=[_StoredLayer(stored[0], stored[1], rows, length) for stored in kv])
