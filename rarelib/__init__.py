@@ -2,7 +2,8 @@
 
 The core workflow, one module per stage of the data flow:
 ``models`` (load a causal LM) → ``observables`` → samplers: ``direct``, ``generation`` (the
-batched regrowth kernel), ``tps`` with its moves in ``guides``, and ``tilting``; beside TPS the estimators
+batched regrowth kernel, with ``kvcache``, the keys and values that chains carry), ``tps`` with its moves
+in ``guides``, and ``tilting``; beside TPS the estimators
 ``importance`` (guided importance sampling, multiple importance sampling), ``smc`` (twisted sequential
 Monte Carlo) and ``gumbel_tail`` (Gumbel-tail forecasting) → ``reweighting``
 (MBAR) and ``diagnostics`` → ``convergence`` (the verdict: which rungs pass, which thresholds
@@ -23,6 +24,7 @@ _SUBMODULES = (
     "models",
     "observables",
     "generation",
+    "kvcache",
     "direct",
     "tps",
     "guides",

@@ -9,12 +9,21 @@ generator state). Two variants serve the TPS moves of :mod:`rarelib.tps`: ``ends
 tokens after a window and rescores them, and a :class:`Guidance` draws the regrown tokens
 from a guide's tilted law (:mod:`rarelib.guides`) instead of the model's.
 
-How the batch is laid out (the choice measured in ``benchmarks/sampling.py``):
+How the batch is laid out (measured in ``benchmarks/sampling.py``):
 
 * Positions stay aligned with the completion (no padding), so every row's cache has the
   same length at every step and the model needs no attention mask or position ids.
-* The prompt is run once and its cache repeated for the rows.
-* Rows are sorted by cut and split into ``join_groups`` groups of equal size. A group joins
+* The prompt is run once; its keys and values are shared by the rows.
+* Models whose cache is made of plain key–value layers (GPT-2, GPT-Neo, …; :mod:`rarelib.kvcache`)
+  carry the keys and values of the completions from one call to the next (``kv`` in and out):
+  a row cut at τ reuses those of its kept prefix, joins the batch at position τ − 1 (feeding its
+  last kept token, the only one re-fed) and decodes from τ on, so a decode step at position t
+  feeds only the rows with τ ≤ t + 1, a batch that grows, with no teacher-forced rows. Keys and
+  values are written into one preallocated tensor, never concatenated. Without ``kv`` (a first
+  call with cuts, or a checkpoint of another version) the kept prefixes are run once, in one
+  parallel forward.
+* Other models (recurrent states, sliding-window caches, the exact Markov models) recompute the
+  kept prefixes: rows are sorted by cut and split into ``join_groups`` groups of equal size. A group joins
   the running batch at its smallest cut: its kept prefixes up to there go through one
   parallel (teacher-forced) forward, and its cache is appended to the batch's. Inside the
   batch, rows whose cut lies ahead are teacher-forced (their kept token is fed instead of a
@@ -22,13 +31,11 @@ How the batch is laid out (the choice measured in ``benchmarks/sampling.py``):
   teacher-forced decode steps at the cost of one extra forward each. On the project's CPU,
   where a parallel forward is only 1.2–2× cheaper per token than a decode step, eight
   groups regrew 13% more tokens per CPU-second than one group on the default model (median
-  of 10 paired runs, B = 64, L = 64; two groups +5%, four +11%, sixteen +9%). Rows never
-  finish early in this layout, so none are dropped.
+  of 10 paired runs, B = 64, L = 64, before keys and values were carried; two groups +5%, four
+  +11%, sixteen +9%). Such a TPS step feeds about as many positions as generating from scratch,
+  for half as many new tokens on average.
+* Rows never finish early in either layout, so none are dropped.
 * A forward pass is never run for the last position (its token is only sampled).
-* Kept prefixes are recomputed every call (a cache carried over from the previous TPS step
-  would save that work but makes the state depend on the model's cache format); so a TPS
-  step feeds about as many positions as generating from scratch, for half as many new
-  tokens on average.
 
 Caches must support row operations: a batch-first ``torch.Tensor`` (e.g.
 :class:`rarelib.exact.solvable.MarkovLM`) or a ``transformers`` ``Cache`` of key/value layers or of
@@ -39,6 +46,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, NamedTuple
 
@@ -78,13 +86,16 @@ class Regrowth(NamedTuple):
     log-prob of each regrown token under the sampling law (NaN at kept positions); ``None``
     when sampling from p_M itself, where it equals ``token_logprobs``. guide_statistics:
     (B, L, S) float32, the guide's statistics at every position (copied before the cut) when
-    regrowing with a :class:`Guidance`, else ``None``.
+    regrowing with a :class:`Guidance`, else ``None``. kv: (N, 2, B, H, P + L − 1, D) the keys
+    and values of the output completions (:mod:`rarelib.kvcache`), on the model's device, for
+    models that carry them, else ``None``.
     """
 
     completions: torch.Tensor
     token_logprobs: torch.Tensor
     sampling_logprobs: torch.Tensor | None
     guide_statistics: torch.Tensor | None = None
+    kv: torch.Tensor | None = None
 
 
 class Guidance(NamedTuple):
@@ -199,7 +210,7 @@ def _append_rows(cache: Any, more: Any) -> Any:
 def encode_prompt(lm: CausalLM, prompt_ids: torch.Tensor) -> PromptContext:
     """Run the prompt (P,) once; its logits and cache are reused by every :func:`regrow` call."""
     ids = prompt_ids.to(lm.device)
-    logits, cache = lm.logits(ids[None])
+    logits, cache = lm.logits(ids[None], logits_to_keep=1)
     return PromptContext(ids=ids, next_logits=logits[0, -1], cache=cache)
 
 
@@ -245,8 +256,119 @@ def _prefill(lm: CausalLM, prompt: PromptContext, prefixes: torch.Tensor) -> tup
     cache = _repeat_rows(prompt.cache, len(prefixes))
     if prefixes.shape[1] == 0:
         return prompt.next_logits.expand(len(prefixes), -1), cache
-    logits, cache = lm.logits(prefixes, cache)
+    logits, cache = lm.logits(prefixes, cache, logits_to_keep=1)
     return logits[:, -1], cache
+
+
+@dataclass
+class _Rows:
+    """The rows of one :func:`regrow` call, sorted by cut, on the model's device; filled in position by position.
+
+    cuts (B,), ends (B,) or None, tokens (B, L), model_lp (B, L) float32, sampling_lp (B, L) or None,
+    draws (B, L) float64; with a guide: strength (B,) and statistics (B, L, S) float32.
+    """
+
+    cuts: torch.Tensor
+    ends: torch.Tensor | None
+    tokens: torch.Tensor
+    model_lp: torch.Tensor
+    sampling_lp: torch.Tensor | None
+    draws: torch.Tensor
+    temperature: float
+    first_previous: torch.Tensor
+    guide: Any = None
+    strength: torch.Tensor | None = None
+    statistics: torch.Tensor | None = None
+
+
+def _draw_position(rows: _Rows, t: int, n: int, logits: torch.Tensor) -> None:
+    """Sample (or rescore) position t of the first ``n`` rows from their next-token logits (n, V), in place.
+
+    Rows whose cut lies ahead keep their token; rows past their window's end keep it and are rescored.
+    """
+    proposal_logits = None
+    if rows.guide is not None:
+        log_probs = logits.log_softmax(dim=-1)
+        previous = rows.tokens[:n, t - 1] if t > 0 else rows.first_previous.expand(n)
+        rows.statistics[:n, t] = torch.where(
+            (rows.cuts[:n] <= t)[:, None], rows.guide.statistics(log_probs, previous), rows.statistics[:n, t]
+        )
+        proposal_logits = rows.guide.proposal_logits(log_probs, rows.strength[:n], previous)
+    drawn, drawn_model_lp, drawn_sampling_lp = sample_tokens(
+        logits, rows.draws[:n, t], rows.temperature, proposal_logits
+    )
+    regrown = rows.cuts[:n] <= t
+    if rows.ends is not None:
+        rescored = rows.ends[:n] <= t
+        regrown &= ~rescored
+        kept_lp = logits.gather(1, rows.tokens[:n, t : t + 1])[:, 0] - logits.logsumexp(dim=-1)
+        rows.model_lp[:n, t] = torch.where(rescored, kept_lp, rows.model_lp[:n, t])
+    rows.tokens[:n, t] = torch.where(regrown, drawn, rows.tokens[:n, t])
+    rows.model_lp[:n, t] = torch.where(regrown, drawn_model_lp, rows.model_lp[:n, t])
+    if rows.sampling_lp is not None:
+        rows.sampling_lp[:n, t] = torch.where(regrown, drawn_sampling_lp, rows.sampling_lp[:n, t])
+
+
+def _regrow_recomputing(lm: CausalLM, prompt: PromptContext, rows: _Rows, join_groups: int) -> None:
+    """The loop for models that do not carry keys and values: kept prefixes join in ``join_groups`` groups."""
+    length = rows.tokens.shape[1]
+    points = _join_points(rows.cuts.tolist(), length, join_groups)
+    active, logits, cache = 0, None, None
+    for t in range(min(points, default=length), length):
+        if t in points:
+            new_logits, new_cache = _prefill(lm, prompt, rows.tokens[active : points[t], :t])
+            logits = new_logits if logits is None else torch.cat([logits, new_logits])
+            cache = new_cache if cache is None else _append_rows(cache, new_cache)
+            active = points[t]
+        _draw_position(rows, t, active, logits)
+        if t + 1 < length:
+            step_logits, cache = lm.logits(rows.tokens[:active, t : t + 1], cache)
+            logits = step_logits[:, -1]
+
+
+def _stored_kv(lm: CausalLM, prompt: PromptContext, rows: _Rows, kv: torch.Tensor | None) -> torch.Tensor:
+    """Storage (N, 2, B, H, P + L − 1, D) holding the keys and values of the kept prefixes of ``rows``: ``kv`` in
+    their order, or when absent computed in one parallel forward (the prompt's alone if every row regrows whole)."""
+    from rarelib import kvcache
+
+    batch, length = rows.tokens.shape
+    dtype = prompt.cache.layers[0].keys.dtype
+    if kv is not None:
+        return kv.to(device=lm.device, dtype=dtype)
+    stored = kvcache.empty(prompt.cache, batch, length)
+    kept = int(rows.cuts.max()) - 1 if batch else 0
+    if kept > 0:
+        lm.logits(rows.tokens[:, :kept], kvcache.stored_cache(stored, batch, len(prompt.ids)), logits_to_keep=1)
+    return stored
+
+
+def _regrow_stored(lm: CausalLM, prompt: PromptContext, rows: _Rows, kv: torch.Tensor) -> None:
+    """The loop for models that carry keys and values kv (N, 2, B, H, S, D), in row order: a row cut at τ feeds its
+    last kept token at step τ − 1 and decodes from τ on; kv is updated in place."""
+    from rarelib import kvcache
+
+    length = rows.tokens.shape[1]
+    if len(rows.cuts) == 0:
+        return
+    # counts[t]: rows with cut ≤ t, the rows sampled at position t (rows are sorted by cut)
+    counts = torch.searchsorted(rows.cuts, torch.arange(length + 1, device=rows.cuts.device), right=True).tolist()
+    logits = prompt.next_logits.expand(counts[0], -1)
+    for t in range(max(int(rows.cuts[0]) - 1, 0), length):
+        if counts[t]:
+            _draw_position(rows, t, counts[t], logits)
+        if t + 1 < length and counts[t + 1]:
+            fed = counts[t + 1]
+            cache = kvcache.stored_cache(kv, fed, len(prompt.ids) + t)
+            logits = lm.logits(rows.tokens[:fed, t : t + 1], cache, logits_to_keep=1)[0][:, -1]
+
+
+def _carries_kv(prompt: PromptContext) -> bool:
+    """Whether the model of ``prompt`` carries keys and values between calls (:func:`rarelib.kvcache.carries`)."""
+    if isinstance(prompt.cache, torch.Tensor):
+        return False
+    from rarelib import kvcache
+
+    return kvcache.carries(prompt.cache)
 
 
 def regrow(
@@ -260,6 +382,7 @@ def regrow(
     join_groups: int = 8,
     ends: torch.Tensor | None = None,
     guidance: Guidance | None = None,
+    kv: torch.Tensor | None = None,
 ) -> Regrowth:
     """Keep ``completions[b, :cuts[b]]`` and sample positions ``cuts[b]..ends[b]−1`` from the model.
 
@@ -269,77 +392,65 @@ def regrow(
     ends: (B,) int64 in cuts..L, default L: the tokens from ``ends[b]`` on are kept too, but
     follow a new window, so their ``token_logprobs`` are recomputed under it (rescored while
     the batch decodes to the end). guidance: sample regrown tokens from the guide's law at each
-    row's strength (temperature must be 1). See the module docstring for the batch layout.
+    row's strength (temperature must be 1). kv: (N, 2, B, H, P + L − 1, D) the keys and values of
+    ``completions``, as :attr:`Regrowth.kv` of the call that grew them (models that carry them only):
+    the kept prefixes are then not recomputed. join_groups: the batching of models that do not
+    carry keys and values. See the module docstring for the batch layout.
     """
     if guidance is not None and temperature != 1.0:
         raise ValueError("regrow with a guide or a temperature, not both")
-    device = lm.device
-    length = completions.shape[1]
-    order = torch.argsort(cuts, stable=True)
-    sorted_cuts = cuts[order].to(device)
-    tokens = completions[order].to(device)
-    model_lp = token_logprobs[order].to(device=device, dtype=torch.float32)
-    sampling_lp = None if temperature == 1.0 and guidance is None else torch.full_like(model_lp, float("nan"))
-    draws = uniforms[order].to(device=device, dtype=torch.float64)
-    sorted_ends = None if ends is None else ends[order].to(device)
-    if guidance is not None:
-        strength = guidance.strength[order].to(device=device, dtype=torch.float32)
-        statistics = guidance.statistics[order].to(device=device, dtype=torch.float32)
-
-    points = _join_points(sorted_cuts.tolist(), length, join_groups)
-    active, logits, cache = 0, None, None
-    for t in range(min(points, default=length), length):
-        if t in points:
-            new_logits, new_cache = _prefill(lm, prompt, tokens[active : points[t], :t])
-            logits = new_logits if logits is None else torch.cat([logits, new_logits])
-            cache = new_cache if cache is None else _append_rows(cache, new_cache)
-            active = points[t]
-        proposal_logits = None
-        if guidance is not None:
-            log_probs = logits.log_softmax(dim=-1)
-            previous = tokens[:active, t - 1] if t > 0 else prompt.ids[-1].to(device).expand(active)
-            statistics[:active, t] = torch.where(
-                (sorted_cuts[:active] <= t)[:, None],
-                guidance.guide.statistics(log_probs, previous),
-                statistics[:active, t],
-            )
-            proposal_logits = guidance.guide.proposal_logits(log_probs, strength[:active], previous)
-        drawn, drawn_model_lp, drawn_sampling_lp = sample_tokens(
-            logits, draws[:active, t], temperature, proposal_logits
+    carried = _carries_kv(prompt)
+    if kv is not None and (not carried or kv.shape[2] != len(completions)):
+        raise ValueError(
+            f"kv must be the keys and values that regrow returned for these {len(completions)} completions "
+            "(Regrowth.kv), or None; this model "
+            + ("carries them" if carried else f"({type(prompt.cache).__name__} cache) carries none")
         )
-        regrown = sorted_cuts[:active] <= t
-        if sorted_ends is not None:
-            rescored = sorted_ends[:active] <= t
-            regrown &= ~rescored
-            kept_lp = logits.gather(1, tokens[:active, t : t + 1])[:, 0] - logits.logsumexp(dim=-1)
-            model_lp[:active, t] = torch.where(rescored, kept_lp, model_lp[:active, t])
-        tokens[:active, t] = torch.where(regrown, drawn, tokens[:active, t])
-        model_lp[:active, t] = torch.where(regrown, drawn_model_lp, model_lp[:active, t])
-        if sampling_lp is not None:
-            sampling_lp[:active, t] = torch.where(regrown, drawn_sampling_lp, sampling_lp[:active, t])
-        if t + 1 < length:
-            step_logits, cache = lm.logits(tokens[:active, t : t + 1], cache)
-            logits = step_logits[:, -1]
+    device = lm.device
+    order = torch.argsort(cuts, stable=True)
+    rows = _Rows(
+        cuts=cuts[order].to(device),
+        ends=None if ends is None else ends[order].to(device),
+        tokens=completions[order].to(device),
+        model_lp=token_logprobs[order].to(device=device, dtype=torch.float32),
+        sampling_lp=None,
+        draws=uniforms[order].to(device=device, dtype=torch.float64),
+        temperature=temperature,
+        first_previous=prompt.ids[-1].to(device),
+    )
+    if temperature != 1.0 or guidance is not None:
+        rows.sampling_lp = torch.full_like(rows.model_lp, float("nan"))
+    if guidance is not None:
+        rows.guide = guidance.guide
+        rows.strength = guidance.strength[order].to(device=device, dtype=torch.float32)
+        rows.statistics = guidance.statistics[order].to(device=device, dtype=torch.float32)
+    stored = None
+    if carried:
+        stored = _stored_kv(lm, prompt, rows, None if kv is None else kv.index_select(2, order.to(kv.device)))
+        _regrow_stored(lm, prompt, rows, stored)
+    else:
+        _regrow_recomputing(lm, prompt, rows, join_groups)
 
     unsort = torch.argsort(order).to(device)
     return Regrowth(
-        completions=tokens[unsort].cpu(),
-        token_logprobs=model_lp[unsort].cpu(),
-        sampling_logprobs=None if sampling_lp is None else sampling_lp[unsort].cpu(),
-        guide_statistics=None if guidance is None else statistics[unsort].cpu(),
+        completions=rows.tokens[unsort].cpu(),
+        token_logprobs=rows.model_lp[unsort].cpu(),
+        sampling_logprobs=None if rows.sampling_lp is None else rows.sampling_lp[unsort].cpu(),
+        guide_statistics=None if guidance is None else rows.statistics[unsort].cpu(),
+        kv=None if stored is None else stored.index_select(2, unsort),
     )
 
 
 def score(lm: CausalLM, prompt_ids: torch.Tensor, completions: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """Teacher-forced log p_M(c_i | prompt, c_<i) at temperature 1: (B, L) float32 for completions (B, L).
 
-    One parallel forward per ``batch_size`` rows; the reference that sampled log-probs must match.
+    One parallel forward per ``batch_size`` rows, with logits for the completion's L positions only;
+    the reference that sampled log-probs must match.
     """
     prompt_ids = prompt_ids.to(lm.device)
     scored = []
     for rows in completions.to(lm.device).split(check_positive_int("batch_size", batch_size)):
         ids = torch.cat([prompt_ids.expand(len(rows), -1), rows], dim=1)
-        logits, _ = lm.logits(ids[:, :-1])
-        log_probs = torch.log_softmax(logits[:, len(prompt_ids) - 1 :], dim=-1)
-        scored.append(log_probs.gather(2, rows[..., None])[..., 0].cpu())
+        logits, _ = lm.logits(ids[:, :-1], logits_to_keep=rows.shape[1])
+        scored.append((logits.gather(2, rows[..., None])[..., 0] - logits.logsumexp(dim=-1)).cpu())
     return torch.cat(scored)

@@ -29,12 +29,15 @@ __all__ = [
     "CausalLM",
     "character_tokenizer",
     "CONTEXT_FIELDS",
+    "check_dtype",
     "context_length_of",
     "DATA_DIR",
     "DEFAULT_MODEL_DIR",
     "DEFAULT_MODEL_NAME",
+    "DTYPES",
     "fingerprint",
     "HFLanguageModel",
+    "keep_last",
     "load",
     "ModelNotFoundError",
     "random_model",
@@ -50,6 +53,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
 DEFAULT_MODEL_NAME = "story-gptneo"
 DEFAULT_MODEL_DIR = DATA_DIR / "models" / DEFAULT_MODEL_NAME
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+"""The weight dtypes a model can be loaded in, by name: float32 (the default, and the one for CPUs), bfloat16 and
+float16 (for GPUs). Logits are returned in float32 whatever the weights."""
 
 UNLIMITED_CONTEXT = 10**9
 """``context_length`` of a model without a fixed limit (ALiBi such as Bloom, state-space models such as Mamba)."""
@@ -85,11 +92,13 @@ class CausalLM(Protocol):
     context_length: int
     device: torch.device
 
-    def logits(self, input_ids: torch.Tensor, cache: Any = None) -> tuple[torch.Tensor, Any]:
-        """Next-token logits for each position.
+    def logits(
+        self, input_ids: torch.Tensor, cache: Any = None, logits_to_keep: int | None = None
+    ) -> tuple[torch.Tensor, Any]:
+        """Next-token logits for each position, or for the last ``logits_to_keep`` positions only.
 
         input_ids: (B, T) int64, the tokens that follow those already in ``cache``.
-        Returns (logits (B, T, V) float32, new cache covering all tokens seen so far).
+        Returns (logits (B, T, V) float32, or (B, logits_to_keep, V); new cache covering all tokens seen so far).
         """
 
     def encode(self, text: str) -> list[int]:
@@ -152,27 +161,35 @@ class HFLanguageModel:
         return (~has_token).nonzero()[:, 0]
 
     @cached_property
+    def _keeps_logits(self) -> bool:
+        """Whether the model's forward computes the logits of the last positions only (``logits_to_keep``)."""
+        return "logits_to_keep" in inspect.signature(self.model.forward).parameters
+
+    @cached_property
     def _cache_keyword(self) -> str:
         """The forward argument (and output field) of the cache: ``past_key_values``, or ``cache_params`` (Mamba)."""
         parameters = inspect.signature(self.model.forward).parameters
         return "cache_params" if "cache_params" in parameters else "past_key_values"
 
-    def _forward(self, input_ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
-        out = self.model(input_ids=input_ids, use_cache=True, **{self._cache_keyword: cache})
-        return out.logits.float(), out[self._cache_keyword]
+    def _forward(self, input_ids: torch.Tensor, cache: Any, logits_to_keep: int | None) -> tuple[torch.Tensor, Any]:
+        keep = {"logits_to_keep": logits_to_keep} if logits_to_keep and self._keeps_logits else {}
+        out = self.model(input_ids=input_ids, use_cache=True, **{self._cache_keyword: cache}, **keep)
+        return keep_last(out.logits, logits_to_keep).float(), out[self._cache_keyword]
 
     @torch.inference_mode()
-    def logits(self, input_ids: torch.Tensor, cache: Any = None) -> tuple[torch.Tensor, Any]:
+    def logits(
+        self, input_ids: torch.Tensor, cache: Any = None, logits_to_keep: int | None = None
+    ) -> tuple[torch.Tensor, Any]:
         ids = input_ids.to(self.device)
         if cache is not None and self.model._is_stateful:
             # a recurrent state (Mamba) continues exactly only one token at a time
             steps = []
             for position in range(ids.shape[1]):
-                step, cache = self._forward(ids[:, position : position + 1], cache)
+                step, cache = self._forward(ids[:, position : position + 1], cache, None)
                 steps.append(step)
-            logits = torch.cat(steps, dim=1)
+            logits = keep_last(torch.cat(steps, dim=1), logits_to_keep)
         else:
-            logits, cache = self._forward(ids, cache)
+            logits, cache = self._forward(ids, cache, logits_to_keep)
         if self.mask_untokenized and len(self.untokenized_ids):
             logits[..., self.untokenized_ids.to(self.device)] = torch.finfo(logits.dtype).min
         return logits, cache
@@ -185,6 +202,24 @@ class HFLanguageModel:
         ids = [int(i) for i in ids]
         prefix = self.bos_prefix
         return self.tokenizer.decode(ids[len(prefix) :] if ids[: len(prefix)] == prefix else ids)
+
+
+def keep_last(logits: torch.Tensor, logits_to_keep: int | None) -> torch.Tensor:
+    """The last ``logits_to_keep`` positions of logits (B, T, V) (all of them for ``None``)."""
+    return logits if logits_to_keep is None else logits[:, logits.shape[1] - logits_to_keep :]
+
+
+def check_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """``dtype`` (a name in :data:`DTYPES` or one of their torch dtypes) as a torch dtype, else ValueError."""
+    named = DTYPES.get(dtype) if isinstance(dtype, str) else dtype
+    if named not in DTYPES.values():
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)} (or the torch dtype); got {dtype!r}")
+    return named
+
+
+def _dtype_suffix(dtype: torch.dtype) -> str:
+    """``+bfloat16``/``+float16`` for weights in a reduced precision (their law differs in rounding), else ''."""
+    return "" if dtype == torch.float32 else "+" + str(dtype).removeprefix("torch.")
 
 
 def fingerprint(lm: CausalLM) -> str:
@@ -370,7 +405,7 @@ def load(
     name: str | os.PathLike = "default",
     device: str | torch.device = "cpu",
     tokenizer: str | os.PathLike | None = None,
-    dtype: torch.dtype = torch.float32,
+    dtype: str | torch.dtype = "float32",
     add_bos: bool | None = None,
     mask_untokenized: bool = False,
 ) -> HFLanguageModel:
@@ -380,14 +415,17 @@ def load(
     made with ``save_pretrained``, or a Hugging Face hub id present in the local cache
     (``"org/name"`` or ``"gpt2"``; nothing is downloaded). tokenizer: where the tokenizer lives,
     if not beside the weights (e.g. ``"EleutherAI/gpt-neo-125M"`` for TinyStories-8M).
+    dtype: the weights' dtype, a name in :data:`DTYPES` (float32 by default; bfloat16 or float16 on
+    GPUs); logits come back in float32 and samplers accumulate log-probabilities in float32/float64.
     add_bos, mask_untokenized: see :class:`HFLanguageModel`; a setting that changes the
-    encoding or the law is appended to the name (``+bos``, ``-bos``, ``+masked``).
+    encoding or the law is appended to the name (``+bos``, ``-bos``, ``+masked``, ``+bfloat16``, ``+float16``).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     torch_device = resolve_device(device)
+    dtype = check_dtype(dtype)
     folder = _model_folder(name)
     _check_model_files(folder)
     tokenizer_folder = folder if tokenizer is None else _model_folder(tokenizer, "tokenizer")
@@ -410,7 +448,7 @@ def load(
     lm = HFLanguageModel(
         model=model, tokenizer=tok, name=label, device=torch_device, add_bos=add_bos, mask_untokenized=mask_untokenized
     )
-    lm.name += _name_suffix(lm)
+    lm.name += _name_suffix(lm) + _dtype_suffix(dtype)
     _warn_untokenized(lm)
     return lm
 
@@ -438,11 +476,12 @@ def random_model(
     n_head: int = 2,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    dtype: str | torch.dtype = "float32",
 ) -> HFLanguageModel:
     """A tiny randomly initialised GPT-2 or GPT-Neo over a character vocabulary.
 
     Exercises the real transformer code paths (the paper's GPT-Neo architecture
-    included) without downloading anything; vocab_size = len(alphabet).
+    included) without downloading anything; vocab_size = len(alphabet). dtype: as in :func:`load`.
     """
     from transformers import GPT2Config, GPT2LMHeadModel, GPTNeoConfig, GPTNeoForCausalLM
 
@@ -474,12 +513,13 @@ def random_model(
         build = GPTNeoForCausalLM
     else:
         raise ValueError(f"architecture={architecture!r}; use 'gpt2' or 'gpt-neo'")
+    dtype = check_dtype(dtype)
     torch.manual_seed(seed)
-    model = build(config).to(resolve_device(device)).eval()
+    model = build(config).to(device=resolve_device(device), dtype=dtype).eval()
     model.requires_grad_(False)
     return HFLanguageModel(
         model=model,
         tokenizer=character_tokenizer(alphabet),
-        name=f"random-{architecture}-v{vocab_size}-s{seed}",
+        name=f"random-{architecture}-v{vocab_size}-s{seed}" + _dtype_suffix(dtype),
         device=resolve_device(device),
     )

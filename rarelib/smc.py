@@ -196,7 +196,7 @@ def run_smc(
     rows = n_islands * n_particles
     strength = torch.full((rows,), float(guide_strength), dtype=torch.float64)
 
-    logits, cache = lm.logits(prompt_ids.to(lm.device)[None].expand(rows, -1))
+    logits, cache = lm.logits(prompt_ids.to(lm.device)[None].expand(rows, -1), logits_to_keep=1)
     logits = logits[:, -1]
     completions = torch.zeros((rows, 0), dtype=torch.int64)
     previous = prompt_ids[-1].expand(rows).clone()

@@ -104,14 +104,17 @@ DEFAULT_RECORD = ("logprob", "ari", "repeats")
 
 class TPSState(NamedTuple):
     """R chains: completions (R, L) int64, token_logprobs (R, L) float32 (log p_M at T = 1),
-    phi (R,) float64 (the biased observable), recorded: name → (R,) float64, and with a guide
-    guide_statistics (R, L, S) float32, the guide's statistics at each position."""
+    phi (R,) float64 (the biased observable), recorded: name → (R,) float64, with a guide
+    guide_statistics (R, L, S) float32, the guide's statistics at each position, and for models
+    that carry them kv (N, 2, R, H, P + L − 1, D), the completions' keys and values on the model's
+    device (:mod:`rarelib.kvcache`), which proposals reuse for their kept prefixes."""
 
     completions: torch.Tensor
     token_logprobs: torch.Tensor
     phi: np.ndarray
     recorded: dict[str, np.ndarray]
     guide_statistics: torch.Tensor | None = None
+    kv: torch.Tensor | None = None
 
     def take(self, rows: np.ndarray) -> TPSState:
         """The chains in the order ``rows`` (R,)."""
@@ -122,6 +125,7 @@ class TPSState(NamedTuple):
             self.phi[rows],
             {name: values[rows] for name, values in self.recorded.items()},
             None if self.guide_statistics is None else self.guide_statistics[index],
+            None if self.kv is None else self.kv.index_select(2, index.to(self.kv.device)),
         )
 
     def where(self, mask: np.ndarray, other: TPSState) -> TPSState:
@@ -135,6 +139,9 @@ class TPSState(NamedTuple):
             None
             if self.guide_statistics is None
             else torch.where(rows[:, None, None], other.guide_statistics, self.guide_statistics),
+            None
+            if self.kv is None or other.kv is None  # a state built without keys and values: the next move rebuilds them
+            else torch.where(rows.to(self.kv.device)[:, None, None, None], other.kv, self.kv),
         )
 
 
@@ -146,6 +153,7 @@ def _concatenate(first: TPSState, second: TPSState) -> TPSState:
         np.concatenate([first.phi, second.phi]),
         {name: np.concatenate([values, second.recorded[name]]) for name, values in first.recorded.items()},
         None if first.guide_statistics is None else torch.cat([first.guide_statistics, second.guide_statistics]),
+        None if first.kv is None or second.kv is None else torch.cat([first.kv, second.kv], dim=2),
     )
 
 
@@ -203,10 +211,18 @@ class ShootingKernel:
         uniforms = torch.rand(state.completions.shape, generator=generator, dtype=torch.float64)
         guidance = None if self.guide is None else Guidance(self.guide, strength, state.guide_statistics)
         grown = regrow(
-            self.lm, self.prompt, state.completions, state.token_logprobs, cut, uniforms, ends=ends, guidance=guidance
+            self.lm,
+            self.prompt,
+            state.completions,
+            state.token_logprobs,
+            cut,
+            uniforms,
+            ends=ends,
+            guidance=guidance,
+            kv=state.kv,
         )
         phi, recorded = self._evaluate(grown.completions, grown.token_logprobs)
-        return TPSState(grown.completions, grown.token_logprobs, phi, recorded, grown.guide_statistics)
+        return TPSState(grown.completions, grown.token_logprobs, phi, recorded, grown.guide_statistics, grown.kv)
 
     def init(self, n_rows: int, generator: torch.Generator, lam: float = 0.0) -> TPSState:
         """``n_rows`` completions grown whole: direct samples of p_M, or with a guide and ``lam`` ≠ 0, draws of the
@@ -447,6 +463,8 @@ def _save_checkpoint(path: Path, config: dict, step: int, state: TPSState, recor
     arrays.update({f"state_recorded_{name}": values for name, values in state.recorded.items()})
     if state.guide_statistics is not None:
         arrays["state_guide_statistics"] = state.guide_statistics.numpy()
+    if state.kv is not None:  # float32 holds bfloat16 and float16 values exactly: resuming is bit for bit
+        arrays["state_kv"] = state.kv.float().cpu().numpy()
     arrays.update({f"record_{name}": values for name, values in records.items()})
     storage.save_arrays(path, arrays)
 
@@ -458,13 +476,14 @@ def _load_checkpoint(path: Path, config: dict, generator) -> tuple[int, TPSState
         {**saved, "n_steps": config["n_steps"]} if extended else saved, config, f"checkpoint {path}"
     )
     generator.set_state(torch.from_numpy(arrays["generator_state"]))
-    statistics = arrays.get("state_guide_statistics")
+    statistics, kv = arrays.get("state_guide_statistics"), arrays.get("state_kv")
     state = TPSState(
         torch.from_numpy(arrays["state_completions"]),
         torch.from_numpy(arrays["state_token_logprobs"]),
         arrays["state_phi"],
         {name: arrays[f"state_recorded_{name}"] for name in config["record"]},
         None if statistics is None else torch.from_numpy(statistics),
+        None if kv is None else torch.from_numpy(kv),
     )
     records = {key.removeprefix("record_"): value for key, value in arrays.items() if key.startswith("record_")}
     if extended:

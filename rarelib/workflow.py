@@ -44,8 +44,10 @@ __all__ = [
 CACHE_DIR = REPO_ROOT / "_build" / "runs"
 
 
-CACHE_FORMAT = 2
-"""Version of the cached files; 2: checkpoints and batches record the model fingerprint (older ones are not reused)."""
+CACHE_FORMAT = 3
+"""Version of the cached files; 2: checkpoints and batches record the model fingerprint (older ones are not reused);
+3: prefill and scoring compute the logits of the needed positions only, and TPS proposals reuse the keys and values
+that chains carry; both change log-probabilities in rounding, so the same seed gives another realisation."""
 
 
 def _move_key(move: tps.Move) -> dict:

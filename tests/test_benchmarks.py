@@ -78,7 +78,12 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
     assert report["run_seconds"]["cpu"] > 0
     results = report["results"]
     if script == "sampling":
-        for rates in results["throughput"].values():
+        assert set(results["models"]) == {"default", "tinystories-8m-shaped"}
+        shaped = results["models"]["tinystories-8m-shaped"]["settings"]
+        assert (shaped["vocab_size"], shaped["parameters"]) == (50257, 19702528)
+        for model in results["models"].values():
+            assert all(mib > 0 for mib in model["memory"]["cache_mib_per_chain"].values())
+        for rates in (rates for model in results["models"].values() for rates in model["throughput"].values()):
             assert set(rates) == {
                 "generate (HF)",
                 "direct",

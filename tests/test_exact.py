@@ -217,6 +217,9 @@ def test_logits_read_the_table_and_the_cache_continues_them(model):
     rest, rest_cache = model.logits(sequences[:, 4:], first_cache)
     torch.testing.assert_close(torch.cat([first, rest], dim=1), logits, equal_nan=True)
     torch.testing.assert_close(rest_cache, cache)
+    last, last_cache = model.logits(sequences, logits_to_keep=2)
+    torch.testing.assert_close(last, logits[:, -2:])
+    torch.testing.assert_close(last_cache, cache)
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,43 @@ def test_cached_logits_equal_full_forward(architecture):
     torch.testing.assert_close(torch.cat([head, tail], dim=1), full, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("architecture", ["gpt2", "gpt-neo"])
+def test_logits_to_keep_gives_the_last_positions_of_the_full_forward(architecture):
+    lm = models.random_model(architecture, alphabet="ab .", context_length=16, seed=3)
+    ids = torch.tensor([[0, 1, 2, 3, 0, 1], [3, 3, 2, 1, 0, 0]])
+    full, _ = lm.logits(ids)
+    for keep in (1, 4):
+        last, cache = lm.logits(ids, logits_to_keep=keep)
+        assert last.shape == (2, keep, 4) and last.dtype == torch.float32
+        torch.testing.assert_close(last, full[:, -keep:], atol=1e-5, rtol=1e-5)
+    after, _ = lm.logits(torch.tensor([[2], [1]]), cache, logits_to_keep=1)
+    torch.testing.assert_close(after, lm.logits(torch.cat([ids, torch.tensor([[2], [1]])], dim=1))[0][:, -1:])
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", torch.bfloat16])
+def test_reduced_precision_weights_give_float32_logits_close_to_float32(tmp_path, dtype):
+    lm = models.random_model("gpt-neo", seed=1)
+    lm.model.save_pretrained(tmp_path, safe_serialization=True)
+    lm.tokenizer.save_pretrained(tmp_path)
+    reduced = models.load(tmp_path, dtype=dtype)
+    name = models.check_dtype(dtype)
+    assert reduced.model.dtype == name and reduced.name.endswith("+" + str(name).removeprefix("torch."))
+    assert models.random_model("gpt-neo", seed=1, dtype=dtype).model.dtype == name
+    ids = torch.tensor([[0, 1, 2, 3]])
+    logits = reduced.logits(ids)[0]
+    assert logits.dtype == torch.float32
+    torch.testing.assert_close(logits, lm.logits(ids)[0], atol=0.05, rtol=0.05)
+    assert models.fingerprint(reduced) != models.fingerprint(models.load(tmp_path))
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "float64", torch.float64, 32])
+def test_unknown_dtype_is_refused_with_the_allowed_names(dtype):
+    with pytest.raises(ValueError, match=r"dtype must be one of \['bfloat16', 'float16', 'float32'\]"):
+        models.check_dtype(dtype)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        models.random_model("gpt-neo", dtype=dtype)
+
+
 def test_saved_folder_round_trips(tmp_path):
     lm = models.random_model("gpt-neo", seed=1)
     lm.model.save_pretrained(tmp_path, safe_serialization=True)

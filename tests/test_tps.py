@@ -356,6 +356,68 @@ def test_regrow_keeps_prefixes_and_scores_what_it_grows(lm, join_groups):
     assert torch.equal(grown.completions, reference.completions)
 
 
+def full_forward_kv(lm, prompt_ids, completions) -> torch.Tensor:
+    """Keys and values (N, 2, B, H, P + L − 1, D) of the prompt and completions (B, L) from one parallel forward."""
+    ids = torch.cat([prompt_ids.expand(len(completions), -1), completions[:, :-1]], dim=1)
+    _, cache = lm.logits(ids)
+    return torch.stack([torch.stack([layer.keys, layer.values]) for layer in cache.layers])
+
+
+@pytest.mark.parametrize("architecture", ["gpt2", "gpt-neo"])
+@pytest.mark.parametrize("windows", [False, True])
+def test_regrow_reuses_the_carried_keys_and_values_of_the_kept_prefixes(architecture, windows):
+    """Carried keys and values give the tokens that recomputing the prefixes gives, and are those of the output."""
+    lm = models.random_model(architecture, alphabet="ab .", context_length=24, seed=5)
+    generator = torch.Generator().manual_seed(8)
+    prompt_ids = generation.prompt_token_ids(lm, PROMPT)
+    context = generation.encode_prompt(lm, prompt_ids)
+    start = torch.zeros((10, 12), dtype=torch.int64)
+    whole = torch.zeros(10, dtype=torch.int64)
+    uniforms = torch.rand(start.shape, generator=generator, dtype=torch.float64)
+    first = generation.regrow(lm, context, start, start.float(), whole, uniforms)
+    cuts = torch.tensor([0, 12, 3, 3, 11, 1, 0, 5, 7, 2])
+    ends = (cuts + 3).clamp(max=12) if windows else None
+    uniforms = torch.rand(start.shape, generator=generator, dtype=torch.float64)
+    carried, recomputed = (
+        generation.regrow(lm, context, first.completions, first.token_logprobs, cuts, uniforms, ends=ends, kv=kv)
+        for kv in (first.kv, None)
+    )
+    assert torch.equal(carried.completions, recomputed.completions)
+    kept = torch.arange(12)[None, :] < cuts[:, None]
+    assert torch.equal(carried.completions[kept], first.completions[kept])
+    assert not torch.equal(carried.completions, first.completions)
+    scored = generation.score(lm, prompt_ids, carried.completions)
+    np.testing.assert_allclose(carried.token_logprobs, scored, atol=1e-5)
+    for grown in (first, carried, recomputed):
+        assert grown.kv.shape == (2, 2, 10, 2, len(prompt_ids) + 11, 8)
+        torch.testing.assert_close(grown.kv, full_forward_kv(lm, prompt_ids, grown.completions), atol=1e-5, rtol=1e-5)
+
+
+def test_models_without_carried_keys_and_values_regrow_as_before():
+    markov = solvable.random_markov_lm(4, 2, np.random.default_rng(0))
+    context = generation.encode_prompt(markov, generation.prompt_token_ids(markov, "ab"))
+    start = torch.zeros((3, 5), dtype=torch.int64)
+    cuts, uniforms = torch.zeros(3, dtype=torch.int64), torch.rand((3, 5), dtype=torch.float64)
+    grown = generation.regrow(markov, context, start, start.float(), cuts, uniforms)
+    assert grown.kv is None
+    with pytest.raises(ValueError, match="kv must be the keys and values that regrow returned.*carries none"):
+        generation.regrow(markov, context, start, start.float(), cuts, uniforms, kv=torch.zeros(1, 2, 3, 1, 6, 1))
+
+
+def test_chains_carry_the_keys_and_values_of_their_states_through_moves_and_swaps(lm):
+    prompt_ids = generation.prompt_token_ids(lm, PROMPT)
+    seen = []
+
+    def check(step, state, info):
+        torch.testing.assert_close(state.kv, full_forward_kv(lm, prompt_ids, state.completions), atol=1e-5, rtol=1e-5)
+        seen.append(step)
+
+    tps.run_tempering(
+        lm, PROMPT, **{**SMALL_RUN, "move": tps.Move(guide=[1], window=3)}, n_steps=6, swap_every=1, callback=check
+    )
+    assert seen == list(range(6))
+
+
 @pytest.mark.parametrize(
     "guide",
     [
@@ -478,6 +540,25 @@ def test_resume_after_an_interruption_is_bit_for_bit(lm, tmp_path, driver, steps
     xr.testing.assert_identical(finished.posterior, uninterrupted.posterior)
     with pytest.raises(ValueError, match="n_chains=3 there, 4 now"):
         driver(lm, PROMPT, **{**arguments, "n_chains": 4}, checkpoint=path)
+
+
+def test_resume_with_reduced_precision_weights_is_bit_for_bit(tmp_path):
+    """The carried keys and values of a bfloat16 model survive the float32 checkpoint exactly."""
+    half = models.random_model("gpt2", alphabet="ab .", context_length=16, seed=3, dtype="bfloat16")
+    arguments = {**SMALL_RUN, "n_steps": 6}
+    uninterrupted = tps.run_tempering(half, PROMPT, **arguments)
+    path, carried = tmp_path / "run.npz", {}
+
+    def keep_and_interrupt(step, state, info):
+        carried[step] = state.kv.clone()
+        interrupt_at(3)(step, state, info)
+
+    with pytest.raises(Interrupted):
+        tps.run_tempering(half, PROMPT, **arguments, checkpoint=path, checkpoint_every=2, callback=keep_and_interrupt)
+    stored = torch.from_numpy(np.load(path)["state_kv"])
+    assert carried[3].dtype == torch.bfloat16 and torch.equal(stored.to(torch.bfloat16), carried[3])  # saved at step 3
+    resumed = tps.run_tempering(half, PROMPT, **arguments, checkpoint=path)
+    xr.testing.assert_identical(resumed.posterior, uninterrupted.posterior)
 
 
 def test_same_seed_same_run_and_another_seed_differs(lm):

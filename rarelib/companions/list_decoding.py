@@ -209,7 +209,7 @@ def next_token_log_probs(
         )
     parts = []
     for start in range(0, len(prefixes), batch_size):
-        logits, _ = lm.logits(prefixes[start : start + batch_size])
+        logits, _ = lm.logits(prefixes[start : start + batch_size], logits_to_keep=1)
         parts.append(torch.log_softmax(logits[:, -1].double().cpu() / temperature, dim=-1))
     return torch.cat(parts) if parts else torch.zeros((0, lm.vocab_size), dtype=torch.float64)
 
@@ -277,8 +277,10 @@ class TemperedLM:
     def device(self) -> torch.device:
         return self.lm.device
 
-    def logits(self, input_ids: torch.Tensor, cache: Any = None) -> tuple[torch.Tensor, Any]:
-        logits, cache = self.lm.logits(input_ids, cache)
+    def logits(
+        self, input_ids: torch.Tensor, cache: Any = None, logits_to_keep: int | None = None
+    ) -> tuple[torch.Tensor, Any]:
+        logits, cache = self.lm.logits(input_ids, cache, logits_to_keep)
         return logits / self.temperature, cache
 
     def encode(self, text: str) -> list[int]:

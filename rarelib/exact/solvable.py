@@ -31,7 +31,7 @@ from scipy.special import logsumexp
 
 from rarelib import logspace
 from rarelib.generation import check_temperature
-from rarelib.models import UNLIMITED_CONTEXT, resolve_device
+from rarelib.models import UNLIMITED_CONTEXT, keep_last, resolve_device
 
 __all__ = [
     "AdditiveObservable",
@@ -173,11 +173,14 @@ class MarkovLM:
         rows = self.log_probs.reshape(1, T**k, T)
         return np.broadcast_to(rows, (T ** (order - k), T**k, T)).reshape(T**order, T)
 
-    def logits(self, input_ids: torch.Tensor, cache: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def logits(
+        self, input_ids: torch.Tensor, cache: torch.Tensor | None = None, logits_to_keep: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Next-token logits (B, n, T) float32 for input_ids (B, n) following ``cache`` (B, k).
 
         Positions with fewer than k tokens up to and including them get NaN logits. Returns the
-        logits and the new cache, the last k tokens of each row (B, k).
+        logits (of the last ``logits_to_keep`` positions only, if given) and the new cache, the
+        last k tokens of each row (B, k).
         """
         ids = self._checked_input(input_ids)
         history = ids if cache is None else torch.cat([self._checked_cache(cache, ids.shape[0]), ids], dim=1)
@@ -192,7 +195,7 @@ class MarkovLM:
             context += history[:, (positions - lag).clamp(min=0)] * self.vocab_size**lag
         logits = self._logit_rows[context]
         logits[:, positions < self.order - 1] = float("nan")
-        return logits, history[:, history.shape[1] - self.order :]
+        return keep_last(logits, logits_to_keep), history[:, history.shape[1] - self.order :]
 
     def encode(self, text: str) -> list[int]:
         return encode_symbols(text, self.symbols)
