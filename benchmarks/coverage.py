@@ -37,8 +37,8 @@ the verdict calls converged and among resolved thresholds (each with a 96% Wilso
 median tokens, fraction converged; per observable the median over runs of the deepest exact tail that is
 resolved and covered (0 where none). ``"complete": false`` until every configuration has ``--seeds`` runs.
 
-Records carry a fingerprint of the library code they ran; the summary uses the current fingerprint and budget
-only.
+Records carry a fingerprint of the library code they ran (and the runs' folders are named after it, so that a
+changed library never resumes an old run); the summary uses the current fingerprint and budget only.
 
     python benchmarks/coverage.py                 # 6 models × 3 observables × 20 seeds at --budget (resumable)
     python benchmarks/coverage.py --full          # the issue's budget, 1e7 tokens per run, and depth 1e-18
@@ -51,6 +51,7 @@ import hashlib
 import importlib
 import json
 import math
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -547,8 +548,8 @@ def arguments():
     args.profile, args.tiny, args.depths = profile, PROFILES[profile].get("tiny", False), sorted(args.depths)
     if profile in ("quick", "smoke") and args.output == RESULTS:
         args.output = QUICK_RESULTS
-    if args.smoke and args.work == WORK:  # a smoke run starts afresh, beside its output
-        args.work = args.output.parent / f"{args.output.stem}_work"
+    if args.smoke and args.work == WORK:  # a smoke run starts afresh
+        args.work = Path(tempfile.mkdtemp(prefix="coverage-smoke-"))
     return args
 
 
@@ -577,9 +578,9 @@ def main() -> None:
                 continue
             if args.max_runs is not None and new >= args.max_runs:
                 break
-            folder = (
-                args.work / args.profile / configuration.key.replace("|", "-") / f"budget{args.budget:g}-seed{seed}"
-            )
+            # the code's fingerprint in the path: after a library change a run starts afresh instead of resuming
+            name = configuration.key.replace("|", "-")
+            folder = args.work / args.profile / fingerprint / name / f"budget{args.budget:g}-seed{seed}"
             indices = (index // len(args.families), list(FAMILIES).index(configuration.family))
             record = run_one(configuration, indices, seed, args, folder)
             records[key] = {**record, "code": fingerprint}
