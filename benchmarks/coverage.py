@@ -540,6 +540,7 @@ def arguments():
     parser.add_argument("--reference-samples", type=int, default=200_000, help="exact tilted draws per Log-Prob tail")
     parser.add_argument("--work", type=Path, default=WORK, help="folder of the runs' checkpoints (resumable)")
     parser.add_argument("--max-runs", type=int, help="stop after this many new runs")
+    parser.add_argument("--table", action="store_true", help="print the table of --output's results; run nothing")
     args = parser.parse_args()
     profile = "smoke" if args.smoke else "quick" if args.quick else "full" if args.full else "default"
     for key, value in PROFILES[profile].items():
@@ -555,6 +556,11 @@ def arguments():
 
 def main() -> None:
     args = arguments()
+    if args.table:
+        results = json.loads(args.output.read_text())["results"]
+        print(f"{results['runs_done']} of {results['runs_planned']} runs done (complete: {results['complete']})")
+        print(table(results["summary"]))
+        return
     machine = common.start(args)
     fingerprint = code_fingerprint()
     records = {} if args.smoke else load_records(args.output)
