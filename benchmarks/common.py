@@ -198,8 +198,8 @@ def start(args: argparse.Namespace) -> dict:
 
 
 def write_results(path: Path, benchmark: str, settings: Mapping, results, machine_at_start: Mapping) -> Path:
-    """Write one benchmark's JSON: its settings, results, the machine with the load average at start and end,
-    and the process's wall and CPU seconds so far. Arrays become lists, non-finite numbers null."""
+    """Write one benchmark's JSON (atomically): its settings, results, the machine with the load average at start
+    and end, and the process's wall and CPU seconds so far. Arrays become lists, non-finite numbers null."""
     seconds = Seconds(time.perf_counter() - _IMPORTED, time.process_time())
     settings = {key: str(value) if isinstance(value, Path) else value for key, value in settings.items()}
     report = {
@@ -210,6 +210,8 @@ def write_results(path: Path, benchmark: str, settings: Mapping, results, machin
         "results": results,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(validation.json_ready(report), indent=2) + "\n")
+    partial = path.with_name(path.name + ".tmp")  # written whole, then renamed: a reader never sees half a file
+    partial.write_text(json.dumps(validation.json_ready(report), indent=2) + "\n")
+    os.replace(partial, path)
     print(f"wrote {path} ({seconds.wall:.0f} s wall, {seconds.cpu:.0f} s CPU)")
     return path

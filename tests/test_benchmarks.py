@@ -6,6 +6,7 @@ numbers of a smoke run mean nothing. The helpers are checked against values work
 """
 
 import json
+import math
 import runpy
 import sys
 from pathlib import Path
@@ -15,7 +16,16 @@ import pytest
 from rarelib import params
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ("sampling", "scaling", "reweighting", "exact_validation", "tail_reach", "seed_sweep", "estimators")
+SCRIPTS = (
+    "sampling",
+    "scaling",
+    "reweighting",
+    "exact_validation",
+    "tail_reach",
+    "seed_sweep",
+    "estimators",
+    "coverage",
+)
 MACHINE_FIELDS = {
     "cpu",
     "cpu_count",
@@ -114,6 +124,8 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
         assert all(len(cell["code"]) == 16 and cell["seconds"]["cpu"] >= 0 for cell in results["cells"])
         assert {row["method"] for row in results["summary"]} == {cell["method"] for cell in results["cells"]}
         assert results["not_run"]["embedded model"]
+    elif script == "coverage":
+        check_coverage_results(results)
     else:
         methods = results["solvable"]["methods"]
         assert any(entry["reach"] is not None for entry in methods.values())
@@ -138,3 +150,28 @@ def test_chapter_fingerprint_follows_a_chapter_into_the_library_modules_it_runs(
         path.relative_to(params.LIBRARY_DIR).as_posix() for path in params.chapter_library_files("09_markov_chains")
     }
     assert {"exact/__init__.py", "exact/solvable.py", "exact/chains.py", "companions/in_context.py"} <= files
+
+
+def check_coverage_results(results: dict) -> None:
+    """Every family ran; exact tails are finite and below 1; every flag agrees with the numbers it summarises."""
+    assert results["complete"] and results["runs_done"] == results["runs_planned"] == 3
+    assert set(results["summary"]) == {"repeats", "logprob", "class"}
+    assert results["throughput"]["tokens_per_cpu_second"] > 0
+    silent = {family: 0 for family in results["summary"]}
+    for run in results["runs"]:
+        # the budget holds up to the last round's random path lengths (it is sized from the tokens per step so far)
+        assert 0 < run["tokens"] <= 1.05 * run["budget"] and isinstance(run["converged"], bool) and run["depths"]
+        for depth in run["depths"]:
+            exact, (low, high) = depth["log10_exact"], depth["log10_interval"]
+            assert exact is not None and -30 < exact < 0
+            low = -math.inf if low is None else low
+            assert depth["covered"] == (low <= exact <= high)
+            honest = depth["log10_honest_interval"]
+            assert honest == ([depth["log10_interval"][0], high] if depth["resolved"] else [None, 0.0])
+            silent[run["family"]] += depth["resolved"] and not depth["covered"] and depth["decided"]
+    for family, entry in results["summary"].items():
+        assert sum(row["misses_silent"] for row in entry["depths"].values()) == silent[family]
+        for row in entry["depths"].values():
+            decided = row["runs"] - row["undecided"]
+            assert row["coverage_raw"]["n"] == decided
+            assert row["misses_flagged"] + row["misses_silent"] == decided - row["coverage_raw"]["k"]

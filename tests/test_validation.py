@@ -204,3 +204,48 @@ def test_table_and_json_report_every_threshold(validated):
     summary = json.loads(json.dumps(validated.to_dict(), allow_nan=False))
     assert summary["coverage"] == pytest.approx(validated.tails.coverage)
     assert len(summary["tails"]["log10_exact"]) == validated.tails.thresholds.size
+
+
+# ----------------------------------------------------------------------------- exact tilted samples, reference tails
+
+
+def test_tilted_samples_follow_the_exact_tilted_law():
+    model = solvable.random_markov_lm(4, 2, np.random.default_rng(5), 0.7)
+    prompt, length, lam, n = [0, 1], 9, -0.9, 40_000
+    completions = solvable.sample_tilted(model, "repeats", prompt, length, lam, n, np.random.default_rng(6))
+    phi = solvable.observable_values(model, "repeats", prompt, completions)
+    law = solvable.exact_distribution(model, "repeats", prompt, length)
+    tilted = np.exp(law.log_pmf - lam * law.values - law.log_partition(lam))
+    counts = np.array([np.sum(phi == v) for v in law.values])
+    expected = n * tilted
+    seen = expected >= 5
+    chi2 = np.sum((counts[seen] - expected[seen]) ** 2 / expected[seen])
+    assert stats.chi2.sf(chi2, seen.sum() - 1) > 1e-3
+    assert counts[~seen].sum() <= stats.poisson.isf(1e-3, expected[~seen].sum())
+    draws = solvable.sample_tilted(model, "repeats", prompt, length, 0.0, n, np.random.default_rng(7))
+    untilted = solvable.observable_values(model, "repeats", prompt, draws)
+    assert abs(untilted.mean() - law.tilted_mean(0.0)) < 4.0 * untilted.std() / math.sqrt(n)  # λ = 0: p_M itself
+
+
+@pytest.mark.parametrize("side", ["lower", "upper"])
+def test_reference_logprob_tails_match_brute_force_within_their_errors(side):
+    model = solvable.random_markov_lm(3, 1, np.random.default_rng(2), 0.5)
+    prompt, length = [0], 8
+    law = solvable.brute_force_distribution(model, "logprob", prompt, length)
+    thresholds = law.tilted_mean(np.array([1.5, 0.6]) if side == "lower" else np.array([-0.3, -1.0]))
+    exact = law.log_prob_at_most(thresholds) if side == "lower" else law.log_prob_at_least(thresholds)
+    reference = validation.tilted_tail_reference(
+        model, "logprob", prompt, length, thresholds, side, 20_000, np.random.default_rng(3)
+    )
+    assert np.all(reference.log_se < 0.05) and np.all(np.sign(reference.biases) == (1 if side == "lower" else -1))
+    z = stats.norm.isf(FAMILY_WISE_ERROR / 2 / thresholds.size)
+    assert np.all(np.abs(reference.log - exact) <= z * reference.log_se)
+    assert exact.min() < (math.log(1e-3) if side == "lower" else 0.0)  # lower: a real tail, not the bulk
+
+
+def test_sample_tilted_refuses_bad_arguments():
+    model = solvable.random_markov_lm(3, 1, np.random.default_rng(2))
+    with pytest.raises(ValueError, match="n"):
+        solvable.sample_tilted(model, "repeats", [0], 4, 0.5, 0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="lam"):
+        solvable.sample_tilted(model, "repeats", [0], 4, math.nan, 10, np.random.default_rng(0))

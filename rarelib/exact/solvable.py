@@ -53,6 +53,7 @@ __all__ = [
     "OBSERVABLE_KINDS",
     "observable_values",
     "random_markov_lm",
+    "sample_tilted",
     "tilted_mean",
 ]
 
@@ -411,6 +412,45 @@ def log_partition(model: MarkovLM, observable: AdditiveObservable | str, prompt,
 def tilted_mean(model: MarkovLM, observable: AdditiveObservable | str, prompt, length: int, lambdas) -> np.ndarray:
     """Exact ⟨φ⟩_λ = E_{p_λ}[φ] = −d log Z/dλ; shaped like ``lambdas``."""
     return _tilted_backward(model, observable, prompt, length, lambdas, with_mean=True)[1]
+
+
+def sample_tilted(
+    model: MarkovLM,
+    observable: AdditiveObservable | str,
+    prompt,
+    length: int,
+    lam: float,
+    n: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``n`` i.i.d. completions (n, L) drawn exactly from the tilted law p_λ(c) ∝ p_M(c) e^{−λφ(c)}.
+
+    p_λ is again a (time-inhomogeneous) Markov chain over the context states: with the backward
+    messages v_t(s) of :func:`log_partition`, step t draws x from p(x|s) e^{−λ g(s,x)} e^{v_{t+1}(s')} / e^{v_t(s)}.
+    Reweighting these samples by Z(λ) e^{λφ} gives unbiased p_M expectations (e.g. tails of Log-Prob,
+    which has no exact lattice law: :func:`rarelib.exact.validation.tilted_tail_reference`).
+    """
+    problem = _transfer(model, observable, prompt)
+    length = _check_length(length)
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n (samples) must be a positive integer; got {n!r}")
+    if not np.isfinite(lam):
+        raise ValueError(f"lam must be a finite bias; got {lam!r}")
+    allowed = np.isfinite(problem.log_p)
+    log_weights = np.where(allowed, problem.log_p - lam * problem.increments, -np.inf)  # (S, T)
+    log_v = np.zeros((length + 1, problem.log_p.shape[0]))  # v_t(s), t = 0..L, v_L = 0
+    for t in range(length - 1, -1, -1):
+        log_v[t] = logspace.logsumexp(log_weights + log_v[t + 1][problem.next_state], axis=-1)
+    completions = np.empty((int(n), length), dtype=np.int64)
+    state = np.full(int(n), problem.start)
+    for t in range(length):
+        log_q = log_weights[state] + log_v[t + 1][problem.next_state[state]] - log_v[t][state][:, None]  # (n, T)
+        cumulative = np.cumsum(np.exp(log_q), axis=1)
+        uniforms = rng.random(int(n)) * cumulative[:, -1]  # scaled by the row's total: immune to rounding
+        token = np.minimum((cumulative < uniforms[:, None]).sum(axis=1), problem.log_p.shape[1] - 1)
+        completions[:, t] = token
+        state = problem.next_state[state, token]
+    return completions
 
 
 # --------------------------------------------------------------------------- exact distributions
