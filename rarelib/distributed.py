@@ -381,7 +381,9 @@ def make_client(spec: str, **options):
     ``"local:N"``: a LocalCluster of N single-threaded worker processes, closed with the client (option:
     ``dashboard_address``, default any free port). ``"slurm"``: :func:`slurm_cluster` scaled to ``jobs`` (default
     1) with the other :data:`SLURM_OPTIONS`; close ``client.cluster`` when done. ``"tcp://host:port"``: a running
-    scheduler. Options set to None are ignored, so a CLI can pass its flags through.
+    scheduler. Options set to None are ignored, so a CLI can pass its flags through. The client is not made
+    Dask's default (``set_as_default=False``): :func:`run` hands it its tasks, and nothing else in the process —
+    xarray writing netCDF, say — is routed to a cluster, during its life or after it closes.
     """
     from dask.distributed import Client
 
@@ -398,10 +400,11 @@ def make_client(spec: str, **options):
             processes=True,
             dashboard_address=options.get("dashboard_address", ":0"),
             silence_logs=logging.ERROR,
+            set_as_default=False,
         )
     if kind == "scheduler":
-        return Client(value)
+        return Client(value, set_as_default=False)
     jobs = check_positive_int("jobs", options.pop("jobs", 1))
     cluster = slurm_cluster(**options)
     cluster.scale(jobs=jobs)
-    return Client(cluster)
+    return Client(cluster, set_as_default=False)

@@ -145,7 +145,7 @@ def test_chapter_fingerprint_follows_a_chapter_into_the_library_modules_it_runs(
         path.relative_to(params.LIBRARY_DIR).as_posix() for path in params.chapter_library_files("02_direct_sampling")
     }
     assert {"direct.py", "diagnostics.py", "models.py", "generation.py"} <= files  # imported, and imported by those
-    assert "reweighting.py" not in files and "companions/equilearning.py" not in files  # not run by chapter 2
+    assert "smc.py" not in files and "companions/equilearning.py" not in files  # not run by chapter 2
     files = {
         path.relative_to(params.LIBRARY_DIR).as_posix() for path in params.chapter_library_files("09_markov_chains")
     }
