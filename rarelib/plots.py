@@ -18,6 +18,7 @@ __all__ = [
     "counts",
     "cumulative_averages",
     "effective_sample_fraction",
+    "estimate_tail",
     "grouped_bars",
     "grouped_scatter",
     "growth_curves",
@@ -177,6 +178,28 @@ def verdict_tail(verdict, label: str, ax=None, **style):
     )
     ax.set_yscale("log")
     ax.set_ylabel("P(φ ≥ a)" if verdict.side == "upper" else "P(φ ≤ a)")
+    return ax
+
+
+def estimate_tail(estimate, ax=None):
+    """An :class:`rarelib.estimation.Estimate`: its tail as :func:`verdict_tail` draws it, direct sampling's
+    tail with its intervals where it saw events, and the mean of φ at each rung of the ladder (dotted)."""
+    ax = verdict_tail(estimate, "TPS + MBAR", ax=ax)
+    direct, seen = estimate.direct, estimate.direct.log > -np.inf
+    value, (low, high) = direct.value[seen], direct.interval[:, seen]
+    ax.errorbar(
+        estimate.thresholds[seen],
+        value,
+        yerr=[value - low, high - value],
+        fmt="s",
+        markersize=3,
+        color="grey",
+        label=f"direct sampling ({estimate.n_direct:,} samples)",
+    )
+    for index, mean in enumerate(estimate.rung_means):
+        ax.axvline(mean, color="grey", linewidth=0.6, linestyle=":", label="⟨φ⟩ at each rung" if index == 0 else None)
+    ax.set_xlabel(observable_label(estimate.question["observable"]))
+    ax.legend(fontsize="small")
     return ax
 
 

@@ -6,15 +6,17 @@ and tops up i.i.d. direct samples at λ = 0 so that they make up ``direct_fracti
 tokens. It then analyses everything (:func:`rarelib.reweighting.analyze`) and judges the
 analysis against the previous round's (:func:`rarelib.convergence.assess`; round 0 against
 the first halves of its own chains). It stops at the first round whose verdict is complete —
-every rung passes every criterion and every threshold is resolved — or when no further round
-fits in ``budget_tokens``; the last verdict then says which thresholds are unresolved, and
+every rung passes every criterion and every threshold is resolved — and whose intervals are
+all within ``max_relative_half_width`` (no limit by default), or when no further round fits in
+``budget_tokens``; the last verdict then says which thresholds are unresolved, and
 :attr:`Rounds.tail` reports them without an interval.
 
 Tokens are counted as :func:`rarelib.diagnostics.generated_tokens` counts them (tokens drawn).
 Everything lives in ``folder``: the tempering checkpoint, one folder of direct batches per
 round, every round's analysis (netCDF) and the history; calling again with the same arguments
-resumes where a run stopped, and with other arguments is refused — except the budget: calling
-again with a larger one continues a run that stopped for lack of it.
+resumes where a run stopped, and with other arguments is refused — except the budget and the
+precision: calling again with a larger budget, or a smaller ``max_relative_half_width``, continues
+a run that stopped for lack of budget or precision.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from rarelib import observables as obs
 from rarelib.generation import check_positive_int, check_seed
 from rarelib.models import CausalLM, fingerprint
 
-__all__ = ["Rounds", "run_rounds"]
+__all__ = ["direct_run", "precise", "Rounds", "run_rounds"]
 
 _HISTORY = "rounds.npz"
 
@@ -71,7 +73,11 @@ class Rounds:
             f"thresholds resolved"
             for h in self.history
         ]
-        stop = "complete" if self.verdict.complete else f"budget of {self.budget_tokens:.3g} tokens spent"
+        stop = (
+            "complete"
+            if self.history[-1].get("precise", self.verdict.complete)
+            else f"budget of {self.budget_tokens:.3g} tokens spent"
+        )
         return "\n".join(lines + [f"stopped: {stop}", self.verdict.summary()])
 
 
@@ -79,7 +85,7 @@ def _round_steps(first_steps: int, growth: float, index: int) -> int:
     return math.ceil(first_steps * growth**index)
 
 
-def _direct_run(lm, prompt, completion_length, observable, n: int, seed: int, folder: Path):
+def direct_run(lm, prompt, completion_length, observable, n: int, seed: int, folder: Path):
     """``n`` direct samples streamed to ``folder`` (resumed if there) as a run at λ = 0."""
     direct.sample(
         lm,
@@ -126,6 +132,13 @@ def _write_history(folder: Path, config: dict, history: list[dict]) -> None:
     storage.save_arrays(folder / _HISTORY, {"config": json.dumps(config), "history": json.dumps(history)})
 
 
+def precise(verdict: convergence.Verdict, max_relative_half_width: float) -> bool:
+    """The verdict is complete and every interval is within ``max_relative_half_width`` of its estimate."""
+    if math.isinf(max_relative_half_width):
+        return verdict.complete
+    return verdict.complete and bool(np.all(verdict.estimate.relative_half_width <= max_relative_half_width))
+
+
 def _next_steps(done: int, proposed: int, spent: int, budget: int, tokens_per_step: float) -> int:
     """The steps of the next round: ``proposed``, or as many as the budget still pays for; 0 if too few to matter."""
     affordable = done + int((budget - spent) / tokens_per_step)
@@ -153,6 +166,7 @@ def run_rounds(
     seed: int = 0,
     criteria: convergence.Criteria = convergence.Criteria(),
     settings: reweighting.Settings = reweighting.Settings(rhat_threshold=math.inf),
+    max_relative_half_width: float = math.inf,
     progress: bool = True,
 ) -> Rounds:
     """Parallel tempering over ``biases`` in rounds until the verdict on the ``side`` tail at ``thresholds``
@@ -162,7 +176,8 @@ def run_rounds(
     ⌈first_steps · growth^r⌉ steps. settings: of every round's analysis; by default without the
     R-hat filter, since the verdict judges every rung by stricter criteria and flags the thresholds
     that rest on a failing one (the filter would instead drop rungs and break the overlap chain).
-    Returns :class:`Rounds`.
+    max_relative_half_width: a complete verdict stops the rounds only once every interval's relative
+    half-width is within it (e.g. 0.5 for estimates within ±50%). Returns :class:`Rounds`.
     """
     observable = obs.get_observable(observable)
     thresholds = np.sort(np.asarray(thresholds, dtype=np.float64).ravel())
@@ -173,6 +188,10 @@ def run_rounds(
         raise ValueError(f"budget_tokens={budget_tokens!r}; use a positive number of tokens, e.g. 1e7")
     if not (isinstance(growth, (int, float)) and growth > 1.0):
         raise ValueError(f"growth={growth!r}; use a number above 1, e.g. 2 (each round doubles the steps)")
+    if not max_relative_half_width > 0:
+        raise ValueError(
+            f"max_relative_half_width={max_relative_half_width!r}; use a positive number, e.g. 0.5 (or inf: no limit)"
+        )
     if not 0.0 < direct_fraction < 1.0:
         raise ValueError(f"direct_fraction={direct_fraction!r}; use a number in (0, 1), e.g. 0.1")
     check_positive_int("first_steps", first_steps)
@@ -220,7 +239,7 @@ def run_rounds(
         if wanted > drawn or not directs:
             round_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
             directs.append(
-                _direct_run(
+                direct_run(
                     lm,
                     prompt,
                     completion_length,
@@ -238,7 +257,8 @@ def run_rounds(
         next_steps = _next_steps(
             n_steps, _round_steps(first_steps, growth, index + 1), tokens, budget_tokens, tokens_per_step
         )
-        stopped = verdict.complete or next_steps == 0
+        done = precise(verdict, max_relative_half_width)
+        stopped = done or next_steps == 0
         history = history[:index] + [
             {
                 "round": index,
@@ -248,6 +268,7 @@ def run_rounds(
                 "resolved": int(verdict.resolved.sum()),
                 "thresholds": int(thresholds.size),
                 "failures": verdict.failures,
+                "precise": done,
                 "next_steps": next_steps,
                 "stopped": stopped,
             }
