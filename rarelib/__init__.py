@@ -9,7 +9,9 @@ Monte Carlo) and ``gumbel_tail`` (Gumbel-tail forecasting) → ``reweighting``
 (MBAR) and ``diagnostics`` → ``convergence`` (the verdict: which rungs pass, which thresholds
 are resolved) and ``rounds`` (run until the verdict holds or the budget is spent) → ``storage``,
 ``workflow`` (cached standard runs), ``plots``, with ``params`` for the chapters' parameters;
-``distributed`` runs replica sets and direct batches as Dask tasks.
+``distributed`` runs replica sets and direct batches as Dask tasks. On top, ``estimation``:
+:func:`rarelib.estimate` takes a model, a prompt and a question to an answer with honest error
+bars, and ``cli`` is the ``rarelib`` command that calls it.
 
 Subpackages: ``exact`` (solvable models and validation against their exact answers),
 ``storymodel`` (how the embedded default model was made), ``companions`` (code of the
@@ -36,6 +38,8 @@ _SUBMODULES = (
     "diagnostics",
     "convergence",
     "rounds",
+    "estimation",
+    "cli",
     "storage",
     "workflow",
     "distributed",
@@ -48,7 +52,10 @@ _SUBMODULES = (
 
 
 def __getattr__(name: str):
-    """Import submodules lazily, so ``import rarelib`` stays fast and light."""
+    """Import submodules lazily, so ``import rarelib`` stays fast and light; ``rarelib.estimate`` is
+    :func:`rarelib.estimation.estimate`."""
+    if name == "estimate":
+        return importlib.import_module("rarelib.estimation").estimate
     if name in _SUBMODULES:
         return importlib.import_module(f"rarelib.{name}")
     raise AttributeError(f"module 'rarelib' has no attribute {name!r}")
