@@ -8,9 +8,10 @@ The workflow of the book, with every choice made from the data:
    :func:`rarelib.exact.validation.bias_ladder` runs on the pilot's reweighted mean; beyond it,
    short parallel-tempering runs of the ladder so far (``ladder_steps`` steps) give the outermost
    rung's mean m and spread s, and rungs are added at Δλ = spacing/s (d⟨φ⟩/dλ = −Var φ), up to
-   four at a time. The ladder is long enough when the outermost mean passes the deepest threshold
-   — or, with no thresholds, when the Chernoff bound log P ≤ log Z(λ) − log Z(0) + λ m puts the
-   tail at that mean below ``depth`` (log Z from the rung means by the trapezoid rule). A rung is
+   four at a time. The ladder is long enough when the outermost mean passes the deepest threshold,
+   or a quarter of that rung's samples do (φ may be bounded by the threshold) — or, with no
+   thresholds, when the Chernoff bound log P ≤ log Z(λ) − log Z(0) + λ m puts the tail at that
+   mean below ``depth`` (log Z from the rung means by the trapezoid rule). A rung is
    then inserted halfway wherever neighbours swapped less often than
    ``criteria.min_swap_acceptance`` or overlapped less than ``criteria.min_overlap``;
 3. **move** — the book's guide for the observable (:data:`GUIDES`), else forward shooting;
@@ -121,14 +122,29 @@ def _pilot_ladder(phi: np.ndarray, target: float | None, side: str, spacing: flo
 
     if spread == 0 or not _beyond(goal, phi.mean() + _direction(side) * -spacing * spread, side):
         return np.array([_direction(side) * spacing / max(spread, 1e-6)])
-    return validation.bias_ladder(tilted_mean, goal, spacing=spacing)
+    ladder = validation.bias_ladder(tilted_mean, goal, spacing=spacing)
+    if ladder.size >= 2 and abs(ladder[-1] - ladder[-2]) < 0.25 * abs(ladder[-2] - np.append(0.0, ladder)[-3]):
+        ladder = np.delete(ladder, -2)  # the rule's last step landed just short of the goal: one rung will do
+    return ladder
+
+
+def _later_draws(run) -> np.ndarray:
+    """φ of the second half of a tempering run's draws, (M·N/2, K)."""
+    phi = np.asarray(run.posterior["phi"].values, dtype=np.float64)
+    return phi[:, phi.shape[1] // 2 :, :].reshape(-1, phi.shape[2])
 
 
 def _rung_moments(run) -> tuple[np.ndarray, np.ndarray]:
     """⟨φ⟩ and sd of φ at every rung of a tempering run, from the second half of its draws: (K,), (K,)."""
-    phi = np.asarray(run.posterior["phi"].values, dtype=np.float64)
-    later = phi[:, phi.shape[1] // 2 :, :].reshape(-1, phi.shape[2])
+    later = _later_draws(run)
     return later.mean(axis=0), later.std(axis=0)
+
+
+def _reaches(run, target: float, side: str) -> bool:
+    """The outermost rung's mean passes ``target``, or a quarter of its samples do (φ may be bounded by it)."""
+    outermost = _later_draws(run)[:, -1]
+    beyond = outermost >= target if side == "upper" else outermost <= target
+    return _beyond(outermost.mean(), target, side) or beyond.mean() >= 0.25
 
 
 def chernoff_log_bound(biases: np.ndarray, means: np.ndarray) -> float:
@@ -147,12 +163,16 @@ def _extension(biases: np.ndarray, means, spreads, target, side: str, spacing: f
     step = spacing / spread if np.isfinite(spread) else abs(biases[-1] - biases[-2])
     wanted = MAX_NEW_RUNGS if target is None else math.ceil(abs(target - means[-1]) / (spacing * spread or np.inf))
     count = int(np.clip(wanted if wanted > 0 else 1, 1, MAX_NEW_RUNGS))
-    new = biases[-1] + _direction(side) * step * np.arange(1, count + 1)
-    if move.guide == "temperature" and move.scale * new.max() >= 1.0:
-        # the temperature guide needs scale·λ < 1: approach the limit halfway at a time
-        limit = 1.0 / move.scale
-        new = limit - (limit - biases[-1]) / 2.0 ** np.arange(1, count + 1)
-    return new
+    return _admissible(biases[-1] + _direction(side) * step * np.arange(1, count + 1), biases[-1], move)
+
+
+def _admissible(new: np.ndarray, start: float, move: tps.Move) -> np.ndarray:
+    """Rungs (K,) beyond ``start``, kept where ``move`` can sample them: the temperature guide needs scale·λ < 1,
+    so rungs past that limit approach it halfway at a time instead."""
+    if move.guide != "temperature" or not np.any(move.scale * new >= 1.0):
+        return new
+    limit = 1.0 / move.scale
+    return limit - (limit - start) / 2.0 ** np.arange(1, new.size + 1)
 
 
 def _gaps(run, biases: np.ndarray, criteria: convergence.Criteria, seed: int) -> np.ndarray:
@@ -197,7 +217,8 @@ def place_ladder(
     also stops, with a note, after ``max_rungs`` rungs or when the outermost mean stops moving.
     """
     folder = Path(folder)
-    biases = np.append(0.0, _pilot_ladder(np.asarray(pilot_phi, dtype=np.float64), target, side, spacing))
+    first = _pilot_ladder(np.asarray(pilot_phi, dtype=np.float64), target, side, spacing)
+    biases = np.append(0.0, _admissible(first, 0.0, move))
     tokens, notes, previous_mean = 0, [], None
     for index in range(max_rungs):
         run = tps.run_tempering(
@@ -216,7 +237,7 @@ def place_ladder(
         )
         tokens += diagnostics.generated_tokens(run)
         means, spreads = _rung_moments(run)
-        if target is not None and _beyond(means[-1], target, side):
+        if target is not None and _reaches(run, target, side):
             break
         if target is None and chernoff_log_bound(biases, means) <= math.log(depth):
             break
@@ -451,6 +472,7 @@ def estimate(
     depth: float = 1e-12,
     move: tps.Move | None = None,
     criteria: convergence.Criteria = convergence.Criteria(),
+    settings: reweighting.Settings = reweighting.Settings(rhat_threshold=math.inf),
     seed: int = 0,
     device: str = "cpu",
     dtype: str = "float32",
@@ -462,8 +484,10 @@ def estimate(
     model: a loaded :class:`rarelib.models.CausalLM`, or a name for :func:`rarelib.models.load` (``"default"``,
     a folder, a cached hub id) with ``device`` and ``dtype``; thresholds: the points a (None: a tail curve
     down to ``depth``); budget_tokens: every token drawn, pilot and ladder included; n_chains: replica sets
-    per rung; move: overrides :func:`default_move`; checkpoint: the folder of every intermediate result
-    (None: a temporary folder, removed at the end). Returns an :class:`Estimate`.
+    per rung; move: overrides :func:`default_move`; criteria: of the verdict; settings: of every round's
+    analysis (:func:`rarelib.rounds.run_rounds`; fewer bootstrap replicas are faster); checkpoint: the
+    folder of every intermediate result (None: a temporary folder, removed at the end). Returns an
+    :class:`Estimate`.
     """
     arguments = dict(locals())
     thresholds = _checked_thresholds(thresholds)
@@ -551,6 +575,7 @@ def estimate(
         first_steps=first_steps,
         seed=seed,
         criteria=criteria,
+        settings=settings,
         max_relative_half_width=target_relative_half_width,
         progress=progress,
     )

@@ -1,0 +1,209 @@
+"""Tests of rarelib.estimation: one call from a model, a prompt and a question to a tail with honest intervals.
+
+The end-to-end problem is chapter 6's solvable model: a random first-order Markov LM with 4 tokens,
+L = 20, φ = the count of token 0, whose tails are known exactly (:mod:`rarelib.exact.solvable`),
+sampled with the real samplers and the class guide; no ladder is given.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import zoo
+from scipy import stats
+
+from rarelib import convergence, estimation, reweighting, tps
+from rarelib.exact import solvable, validation
+
+LENGTH = 20
+GUIDE = tps.Move(guide=[0])
+
+
+@pytest.fixture(scope="module")
+def problem():
+    markov = solvable.random_markov_lm(4, 1, np.random.default_rng(0), concentration=5.0)
+    return validation.Problem(markov, (0,), LENGTH, solvable.AdditiveObservable("token_count", frozenset({0})))
+
+
+def exact_log_tails(problem, thresholds) -> np.ndarray:
+    return np.array([np.logaddexp.reduce(problem.exact.log_pmf[problem.exact.values >= a]) for a in thresholds])
+
+
+def call(problem, folder, **options):
+    arguments = dict(
+        budget_tokens=6e5,
+        completion_length=LENGTH,
+        n_chains=8,
+        pilot_samples=500,
+        ladder_steps=30,
+        spacing=1.5,
+        settings=reweighting.Settings(rhat_threshold=math.inf, n_bootstrap=30),
+        move=GUIDE,
+        checkpoint=folder,
+        progress=False,
+        seed=0,
+    )
+    arguments.update(options)
+    return estimation.estimate(problem.model, list(problem.prompt), problem.sampler_observable, **arguments)
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def test_the_chernoff_bound_of_a_gaussian_is_exact():
+    # φ ~ N(μ, σ²): ⟨φ⟩_λ = μ − λσ² is linear, so the trapezoid rule is exact, and the bound is −(m − μ)²/(2σ²)
+    mu, sigma = 3.0, 2.0
+    biases = np.linspace(0.0, -1.5, 7)
+    means = mu - biases * sigma**2
+    assert estimation.chernoff_log_bound(biases, means) == pytest.approx(-((means[-1] - mu) ** 2) / (2 * sigma**2))
+
+
+def test_the_pilot_ladder_moves_the_mean_one_standard_deviation_per_rung():
+    rng = np.random.default_rng(3)
+    phi = rng.normal(0.0, 1.0, 20000)
+    ladder = estimation._pilot_ladder(phi, target=2.0, side="upper", spacing=1.0)
+    # for a standard normal ⟨φ⟩_λ = −λ: two rungs, at −1 and −2 up to the pilot's sampling error
+    np.testing.assert_allclose(ladder, [-1.0, -2.0], atol=0.1)
+    lower = estimation._pilot_ladder(phi, target=-2.0, side="lower", spacing=1.0)
+    np.testing.assert_allclose(lower, [1.0, 2.0], atol=0.1)
+
+
+def test_a_pilot_with_a_single_value_still_gives_a_first_rung_towards_the_tail():
+    ladder = estimation._pilot_ladder(np.zeros(100), target=5.0, side="upper", spacing=1.0)
+    assert ladder.size == 1 and ladder[0] < 0
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(thresholds=[]), "thresholds"),
+        (dict(thresholds=[np.nan]), "thresholds"),
+        (dict(side="middle"), "side"),
+        (dict(budget_tokens=0), "budget_tokens"),
+        (dict(depth=2.0), "depth"),
+        (dict(spacing=-1.0), "spacing"),
+        (dict(n_chains=0), "n_chains"),
+        (dict(budget_tokens=1e3), "raise it to"),
+    ],
+)
+def test_bad_arguments_are_named(problem, tmp_path, options, message):
+    with pytest.raises(ValueError, match=message):
+        call(problem, tmp_path, **{"thresholds": [8.0], **options})
+
+
+# --------------------------------------------------------------------------- end to end, against exact answers
+
+
+@pytest.fixture(scope="module")
+def answer(problem, tmp_path_factory):
+    exact = exact_log_tails(problem, problem.thresholds) / math.log(10.0)
+    thresholds = problem.thresholds[(exact <= -1.0) & (exact >= -14.0)]
+    return call(problem, tmp_path_factory.mktemp("estimate"), thresholds=thresholds)
+
+
+def test_with_no_ladder_given_it_reaches_a_tail_of_1e_minus_12(problem, answer):
+    exact = exact_log_tails(problem, answer.thresholds)
+    assert exact.min() / math.log(10.0) <= -12.0
+    assert answer.ladder[0] == 0.0 and np.all(np.diff(answer.ladder) < 0)
+    # the outermost rung's mean passes the deepest threshold (the ladder's stopping rule)
+    assert answer.rung_means[-1] >= answer.thresholds.max() - 1
+    assert answer.tokens <= answer.budget_tokens
+
+
+def test_exact_answers_lie_inside_the_resolved_intervals(problem, answer):
+    # each resolved 96% interval misses with probability ≤ 0.04 if the intervals are honest; the number of misses
+    # exceeds the binomial 0.999 quantile with probability ≤ 1e-3 (for independent thresholds; neighbouring
+    # thresholds are positively correlated, which widens the count's spread — so the check is a floor on honesty)
+    exact = exact_log_tails(problem, answer.thresholds)
+    misses = int(np.sum(answer.resolved & ~answer.tail.covers(exact)))
+    assert misses <= stats.binom.ppf(0.999, int(answer.resolved.sum()), 0.04)
+    # an unresolved threshold reports the interval [0, 1], which always covers
+    assert np.all(answer.tail.covers(exact)[~answer.resolved])
+
+
+def test_the_summary_states_the_verdict_and_every_threshold(answer):
+    text = answer.summary()
+    assert ("NOT converged" in text) != answer.converged
+    assert text.count("\n") >= answer.thresholds.size + 3
+    assert ("UNRESOLVED" in text) == (not answer.resolved.all())
+
+
+def test_save_and_load_give_the_same_estimate(answer, tmp_path):
+    loaded = estimation.load(answer.save(tmp_path / "answer.nc"))
+    assert loaded.summary() == answer.summary()
+    np.testing.assert_array_equal(loaded.tail.log_interval, answer.tail.log_interval)
+    np.testing.assert_array_equal(loaded.rungs.failures, answer.rungs.failures)
+    assert loaded.history == answer.history
+
+
+def test_calling_again_resumes_without_sampling(problem, answer, tmp_path_factory):
+    again = call(problem, tmp_path_factory.getbasetemp() / "estimate0", thresholds=answer.thresholds)
+    assert again.history == answer.history
+    np.testing.assert_array_equal(again.tail.log, answer.tail.log)
+
+
+def test_other_arguments_in_the_same_checkpoint_are_refused(problem, answer, tmp_path_factory):
+    with pytest.raises(ValueError, match="spacing"):
+        call(problem, tmp_path_factory.getbasetemp() / "estimate0", thresholds=answer.thresholds, spacing=0.5)
+
+
+def test_loading_something_else_says_what_is_wrong(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no estimate"):
+        estimation.load(tmp_path / "missing.nc")
+    (tmp_path / "junk.nc").write_text("not netCDF")
+    with pytest.raises(ValueError, match="not an estimate"):
+        estimation.load(tmp_path / "junk.nc")
+
+
+def test_the_criteria_are_those_of_the_verdict(answer):
+    assert isinstance(answer.rungs, convergence.RungTable)
+    assert answer.rungs.bias.size == answer.ladder.size - 1  # every biased rung is judged
+
+
+# --------------------------------------------------------------------------- interrupted, and on a foreign model
+
+
+def test_an_interrupted_call_resumes_to_the_same_answer(problem, tmp_path, monkeypatch):
+    small = dict(thresholds=[8.0, 12.0], budget_tokens=6e4, ladder_steps=10, first_steps=20)
+    whole = call(problem, tmp_path / "whole", **small)
+    step, calls = tps.ShootingKernel.step, []
+
+    def interrupted_step(self, state, lam, generator):
+        calls.append(1)
+        if len(calls) == 150:  # within the rounds, after the ladder runs (4 × 10 steps at most)
+            raise KeyboardInterrupt
+        return step(self, state, lam, generator)
+
+    monkeypatch.setattr(tps.ShootingKernel, "step", interrupted_step)
+    with pytest.raises(KeyboardInterrupt):
+        call(problem, tmp_path / "interrupted", **small)
+    monkeypatch.setattr(tps.ShootingKernel, "step", step)
+    resumed = call(problem, tmp_path / "interrupted", **small)
+    assert resumed.history == whole.history
+    np.testing.assert_array_equal(resumed.tail.log, whole.tail.log)
+    np.testing.assert_array_equal(resumed.tail.log_interval, whole.tail.log_interval)
+
+
+def test_a_whole_tail_curve_of_a_tiny_llama_from_its_folder(tmp_path):
+    folder = zoo.save_model("llama", tmp_path / "tiny-llama", max_position_embeddings=256)
+    result = estimation.estimate(
+        str(folder),
+        "Once upon a time",
+        "logprob",
+        side="lower",
+        budget_tokens=4e4,
+        completion_length=8,
+        n_chains=4,
+        pilot_samples=200,
+        ladder_steps=10,
+        first_steps=10,
+        settings=reweighting.Settings(rhat_threshold=math.inf, n_bootstrap=10),
+        checkpoint=tmp_path / "estimate",
+        progress=False,
+    )
+    assert result.thresholds.size >= 5 and result.tokens <= result.budget_tokens
+    assert result.question["model"].endswith("tiny-llama") and result.side == "lower"
+    assert np.all(np.diff(result.ladder) > 0)  # the lower tail: λ > 0
+    assert np.all(result.tail.log <= 1e-12)  # probabilities
+    ax = result.plot()
+    assert ax.get_yscale() == "log"
