@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from rarelib import estimation, models
+from rarelib import estimation, models, storage
 from rarelib import observables as obs
 
 __all__ = ["build_parser", "default_checkpoint", "estimate_arguments", "main"]
@@ -188,6 +188,7 @@ def estimate_arguments(args: argparse.Namespace) -> dict:
 
 def run_estimate(args: argparse.Namespace) -> int:
     """``rarelib estimate``: the summary on stdout, the estimate in ``args.out``; Ctrl-C leaves a resumable folder."""
+    storage.check_file_path("--out", args.out)  # before hours of sampling, not after
     arguments = estimate_arguments(args)
     try:
         result = estimation.estimate(**arguments)
