@@ -290,7 +290,8 @@ class Estimate:
     """The answer of :func:`estimate`: a tail curve with honest intervals, and how it was reached.
 
     question: model, prompt, observable, side, completion_length, seed, move (strings and numbers);
-    thresholds (A,); tail: the estimate (A,) with its 96% intervals, [0, 1] where unresolved;
+    thresholds (A,); tail: the estimate (A,) with its 96% intervals, [0, 1] where unresolved; raw: the MBAR
+    estimate as computed, its intervals as if every threshold were resolved (for study, not for reporting);
     resolved (A,) bool, reasons (A,) str ('' where resolved); direct: direct sampling's tail (A,) with
     Wilson intervals, from n_direct samples; ladder (K,) λ with its rung table (:class:`rarelib.convergence.RungTable`
     fields, the biased rungs) and rung_means (K,) ⟨φ⟩ per rung in the last round; tokens / budget_tokens;
@@ -300,6 +301,7 @@ class Estimate:
     question: dict
     thresholds: np.ndarray
     tail: logspace.LogEstimate
+    raw: logspace.LogEstimate
     resolved: np.ndarray
     reasons: np.ndarray
     direct: logspace.LogEstimate
@@ -359,6 +361,8 @@ class Estimate:
             {
                 "log_tail": ("threshold", self.tail.log),
                 "log_tail_interval": (("bound", "threshold"), self.tail.log_interval),
+                "log_raw": ("threshold", self.raw.log),
+                "log_raw_interval": (("bound", "threshold"), self.raw.log_interval),
                 "resolved": ("threshold", self.resolved.astype(np.int8)),
                 "reason": ("threshold", np.asarray(self.reasons, dtype=str)),
                 "log_direct": ("threshold", self.direct.log),
@@ -406,6 +410,7 @@ def load(path: str | os.PathLike) -> Estimate:
             question=json.loads(data.attrs["question"]),
             thresholds=data["threshold"].values,
             tail=logspace.LogEstimate(data["log_tail"].values, data["log_tail_interval"].values),
+            raw=logspace.LogEstimate(data["log_raw"].values, data["log_raw_interval"].values),
             resolved=data["resolved"].values.astype(bool),
             reasons=data["reason"].values.astype(object),
             direct=logspace.LogEstimate(data["log_direct"].values, data["log_direct_interval"].values),
@@ -554,10 +559,12 @@ def estimate(
         )
         _save_ladder(folder / _LADDER, config, ladder)
     spent = diagnostics.generated_tokens(pilot) + ladder.tokens
-    if spent >= budget_tokens:
+    first = rounds.first_round_tokens(ladder.biases.size, n_chains, first_steps, completion_length)
+    if spent + first > budget_tokens:
         raise ValueError(
-            f"budget_tokens={budget_tokens:.3g} is spent by the pilot and the ladder alone ({spent:.3g} tokens); "
-            f"raise it to at least {10 * spent:.2g}, or lower pilot_samples or ladder_steps"
+            f"budget_tokens={budget_tokens:.3g} does not pay for the pilot and the ladder ({spent:.3g} tokens) and a "
+            f"first round ({first:.3g}); raise it to at least {3 * (spent + first):.2g}, or lower pilot_samples, "
+            "ladder_steps, n_chains or first_steps"
         )
     grid = _thresholds(thresholds, pilot_phi, ladder, side)
     result = rounds.run_rounds(
@@ -591,6 +598,7 @@ def _result(question: dict, result: rounds.Rounds, pilot, ladder: Ladder, spent:
         question=question,
         thresholds=verdict.thresholds,
         tail=verdict.tail,
+        raw=verdict.estimate,
         resolved=verdict.resolved,
         reasons=verdict.reasons,
         direct=diagnostics.direct_tail(direct_phi, verdict.thresholds, side=question["side"]),

@@ -36,7 +36,7 @@ from rarelib import observables as obs
 from rarelib.generation import check_positive_int, check_seed
 from rarelib.models import CausalLM, fingerprint
 
-__all__ = ["direct_run", "precise", "Rounds", "run_rounds"]
+__all__ = ["direct_run", "first_round_tokens", "precise", "Rounds", "run_rounds"]
 
 _HISTORY = "rounds.npz"
 
@@ -132,6 +132,17 @@ def _write_history(folder: Path, config: dict, history: list[dict]) -> None:
     storage.save_arrays(folder / _HISTORY, {"config": json.dumps(config), "history": json.dumps(history)})
 
 
+def first_round_tokens(
+    n_rungs: int, n_chains: int, first_steps: int, completion_length: int, direct_fraction: float = 0.1
+) -> float:
+    """The expected tokens of round 0: K·M chains grown whole, then ``first_steps`` moves each regrowing
+    (L + 1)/2 tokens on average (uniform cuts), with direct samples making up ``direct_fraction``."""
+    tempering = (
+        n_rungs * n_chains * completion_length * (1 + first_steps * (completion_length + 1) / (2 * completion_length))
+    )
+    return tempering / (1.0 - direct_fraction)
+
+
 def precise(verdict: convergence.Verdict, max_relative_half_width: float) -> bool:
     """The verdict is complete and every interval is within ``max_relative_half_width`` of its estimate."""
     if math.isinf(max_relative_half_width):
@@ -216,6 +227,12 @@ def run_rounds(
         settings=settings,
     )
     history = _read_history(folder, config)
+    first = first_round_tokens(len(biases), n_chains, first_steps, completion_length, direct_fraction)
+    if not history and first > budget_tokens:
+        raise ValueError(
+            f"budget_tokens={budget_tokens:.3g} cannot pay for the first round (about {first:.3g} tokens: "
+            f"{len(biases)} rungs × {n_chains} chains × {first_steps} steps); raise it or lower n_chains, first_steps"
+        )
     tempering_arguments = dict(
         prompt=prompt,
         completion_length=completion_length,

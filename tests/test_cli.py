@@ -21,8 +21,8 @@ from rarelib.observables import OBSERVABLES
 # −45.1), so −45 is in the upper tail. Pilot and ladder draw about 3100 tokens, the first round about 1000:
 # a budget of 4500 pays for them and a short second round, a few seconds of sampling in all.
 BUDGET = 4500
-# The budget is not a hard cap: the first round runs whatever it costs, and a later round is sized from the
-# previous one's tokens per step, so the last round may draw a little more than was left.
+# The budget is not a hard cap: a budget that cannot pay for the first round is refused, but a later round is
+# sized from the previous one's tokens per step, so the last round may draw a little more than was left.
 BUDGET_OVERSHOOT = 0.1
 SMALL_RUN = [
     "--prompt",
@@ -197,6 +197,10 @@ def test_the_console_script_is_installed():
 # --------------------------------------------------------------------------- Ctrl-C and resume
 
 
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for_checkpoint(process: subprocess.Popen, folder: Path, timeout_s: float = TIMEOUT_S) -> Path:
     """The first tempering checkpoint (``*.npz`` under ``folder``'s ``ladder/`` or ``rounds/``) that ``process``
     writes; fails if it ends or the time runs out first."""
@@ -231,7 +235,9 @@ def test_ctrl_c_leaves_a_checkpoint_that_the_same_command_resumes(llama_folder, 
 
     def start(folder: Path) -> subprocess.Popen:
         pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
-        return subprocess.Popen(command, cwd=folder, text=True, env=ONE_THREAD, **pipes)
+        # a shell without job control starts background jobs with SIGINT ignored, and children inherit that (so
+        # Python would never raise KeyboardInterrupt): the command gets the default disposition, as in a terminal
+        return subprocess.Popen(command, cwd=folder, text=True, env=ONE_THREAD, preexec_fn=default_sigint, **pipes)
 
     with start(uninterrupted) as reference, start(interrupted) as process:
         wait_for_checkpoint(process, interrupted / "r.parts")

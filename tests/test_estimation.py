@@ -132,6 +132,7 @@ def test_save_and_load_give_the_same_estimate(answer, tmp_path):
     loaded = estimation.load(answer.save(tmp_path / "answer.nc"))
     assert loaded.summary() == answer.summary()
     np.testing.assert_array_equal(loaded.tail.log_interval, answer.tail.log_interval)
+    np.testing.assert_array_equal(loaded.raw.log_interval, answer.raw.log_interval)
     np.testing.assert_array_equal(loaded.rungs.failures, answer.rungs.failures)
     assert loaded.history == answer.history
 
@@ -157,31 +158,11 @@ def test_loading_something_else_says_what_is_wrong(tmp_path):
 
 def test_the_criteria_are_those_of_the_verdict(answer):
     assert isinstance(answer.rungs, convergence.RungTable)
-    assert answer.rungs.bias.size == answer.ladder.size - 1  # every biased rung is judged
+    np.testing.assert_array_equal(np.sort(answer.rungs.bias), np.sort(answer.ladder))  # every rung is judged
 
 
-# --------------------------------------------------------------------------- interrupted, and on a foreign model
-
-
-def test_an_interrupted_call_resumes_to_the_same_answer(problem, tmp_path, monkeypatch):
-    small = dict(thresholds=[8.0, 12.0], budget_tokens=6e4, ladder_steps=10, first_steps=20)
-    whole = call(problem, tmp_path / "whole", **small)
-    step, calls = tps.ShootingKernel.step, []
-
-    def interrupted_step(self, state, lam, generator):
-        calls.append(1)
-        if len(calls) == 150:  # within the rounds, after the ladder runs (4 × 10 steps at most)
-            raise KeyboardInterrupt
-        return step(self, state, lam, generator)
-
-    monkeypatch.setattr(tps.ShootingKernel, "step", interrupted_step)
-    with pytest.raises(KeyboardInterrupt):
-        call(problem, tmp_path / "interrupted", **small)
-    monkeypatch.setattr(tps.ShootingKernel, "step", step)
-    resumed = call(problem, tmp_path / "interrupted", **small)
-    assert resumed.history == whole.history
-    np.testing.assert_array_equal(resumed.tail.log, whole.tail.log)
-    np.testing.assert_array_equal(resumed.tail.log_interval, whole.tail.log_interval)
+# --------------------------------------------------------------------------- on a foreign model
+# (an interrupted call resuming to the same answer: tests/test_cli.py, with a real Ctrl-C)
 
 
 def test_a_whole_tail_curve_of_a_tiny_llama_from_its_folder(tmp_path):
