@@ -22,7 +22,10 @@ recorded; a coverage decision within four standard errors of an interval end is 
 
 **Runs**: per configuration (model, observable) the ladder :func:`rarelib.exact.validation.bias_ladder` from the
 *exact* tilted means to the deepest threshold (an oracle ladder: the benchmark is about sampling and the
-verdict, not ladder design), then one :func:`rarelib.rounds.run_rounds` per seed: parallel tempering with
+verdict, not ladder design), then one :func:`rarelib.rounds.run_rounds` per seed — or, with ``--ladder estimate``,
+one call of :func:`rarelib.estimate` per seed, which places its own ladder from a pilot and short runs (the
+user's one call, its defaults except 8 chains per rung; the same guide, at scale 1; results in
+``coverage_estimate.json``): parallel tempering with
 8 chains per rung, over-dispersed starts, rounds until the verdict is complete or ``--budget`` tokens are
 spent, 10% of the tokens direct samples at λ = 0. Seeds run round-robin over the configurations, so that a
 partial measurement covers every configuration.
@@ -60,11 +63,12 @@ import common  # noqa: I001  (first: it starts the run's wall clock)
 import numpy as np
 from scipy.optimize import brentq
 
-from rarelib import diagnostics, reweighting, rounds, tps
+from rarelib import diagnostics, estimation, reweighting, rounds, tps
 from rarelib import observables as obs
 from rarelib.exact import solvable, validation
 
 RESULTS = common.RESULTS_DIR / "coverage.json"
+ESTIMATE_RESULTS = common.RESULTS_DIR / "coverage_estimate.json"
 QUICK_RESULTS = common.RESULTS_DIR / "coverage_quick.json"
 WORK = Path(__file__).resolve().parent.parent / "build" / "coverage"
 LOG10 = math.log(10.0)
@@ -76,6 +80,7 @@ DEPTH_TOLERANCE = 1.0  # decades between a depth and the exact tail of its integ
 UNDECIDED_SE = 4.0  # reference standard errors within which a coverage decision is undecided
 LIBRARY_MODULES = (
     "rarelib.rounds",
+    "rarelib.estimation",
     "rarelib.convergence",
     "rarelib.tps",
     "rarelib.guides",
@@ -88,7 +93,16 @@ LIBRARY_MODULES = (
 PROFILES = {
     "default": {"models": 6, "seeds": 20, "budget": 5e5, "depths": [3.0, 8.0, 13.0]},
     "full": {"models": 6, "seeds": 20, "budget": 1e7, "depths": [3.0, 8.0, 13.0, 18.0]},
-    "quick": {"models": 1, "seeds": 1, "budget": 6e4, "depths": [3.0, 8.0], "tiny": True, "first_steps": 50},
+    "quick": {
+        "models": 1,
+        "seeds": 1,
+        "budget": 6e4,
+        "depths": [3.0, 8.0],
+        "tiny": True,
+        "first_steps": 50,
+        "pilot_samples": 500,
+        "ladder_steps": 20,
+    },
     "smoke": {
         "models": 1,
         "seeds": 1,
@@ -98,6 +112,8 @@ PROFILES = {
         "first_steps": 30,
         "n_bootstrap": 10,
         "reference_samples": 5_000,
+        "pilot_samples": 200,
+        "ladder_steps": 10,
     },
 }
 
@@ -292,14 +308,18 @@ def run_seed(configuration_index: int, family_index: int, seed: int) -> int:
     return int(np.random.SeedSequence([seed, configuration_index, family_index]).generate_state(1)[0])
 
 
-def depth_records(configuration: Configuration, verdict) -> list[dict]:
-    """Per target depth: exact, raw and honest intervals, resolved, covered, log10 ratio (verdict thresholds sorted)."""
-    targets, honest = configuration.targets, verdict.tail
+def depth_records(configuration: Configuration, answer) -> list[dict]:
+    """Per target depth: exact, raw and honest intervals, resolved, covered, log10 ratio.
+
+    answer: a :class:`rarelib.estimation.Estimate`, or a verdict (:class:`rarelib.convergence.Verdict`, whose raw
+    estimate is ``.estimate``); thresholds sorted."""
+    targets, honest = configuration.targets, answer.tail
+    raw = answer.raw if isinstance(answer, estimation.Estimate) else answer.estimate
     records = []
     for depth, threshold, exact, se in zip(targets.depths, targets.thresholds, targets.log10_exact, targets.log10_se):
-        index = int(np.flatnonzero(verdict.thresholds == threshold)[0])
-        estimate = float(verdict.estimate.log10[index])
-        low, high = (float(v) for v in verdict.estimate.log10_interval[:, index])
+        index = int(np.flatnonzero(answer.thresholds == threshold)[0])
+        estimate = float(raw.log10[index])
+        low, high = (float(v) for v in raw.log10_interval[:, index])
         distance = min(abs(exact - low), abs(exact - high))
         records.append(
             {
@@ -310,8 +330,8 @@ def depth_records(configuration: Configuration, verdict) -> list[dict]:
                 "log10_estimate": estimate,
                 "log10_interval": [low, high],
                 "log10_honest_interval": [float(v) for v in honest.log10_interval[:, index]],
-                "resolved": bool(verdict.resolved[index]),
-                "reason": str(verdict.reasons[index]),
+                "resolved": bool(answer.resolved[index]),
+                "reason": str(answer.reasons[index]),
                 "covered": bool(low <= exact <= high),
                 "decided": bool(distance > UNDECIDED_SE * se) if se > 0 else True,
                 "abs_log10_ratio": abs(estimate - exact) if math.isfinite(estimate) else None,
@@ -320,9 +340,47 @@ def depth_records(configuration: Configuration, verdict) -> list[dict]:
     return records
 
 
+def estimate_one(configuration: Configuration, seed: int, args, work: Path) -> dict:
+    """One :func:`rarelib.estimate` of a configuration (it places its own ladder), as the fields of a record."""
+    spec, family = configuration.spec, configuration.family
+    result = estimation.estimate(
+        configuration.model,
+        list(spec.prompt),
+        configuration.observable,
+        thresholds=configuration.targets.thresholds,
+        side=FAMILIES[family],
+        budget_tokens=args.budget,
+        target_relative_half_width=math.inf,  # as run_rounds: stop once the verdict is complete
+        completion_length=spec.length,
+        n_chains=N_CHAINS,
+        first_steps=args.first_steps,
+        pilot_samples=args.pilot_samples,
+        ladder_steps=args.ladder_steps,
+        move=make_move(spec, family, np.array([MAX_TEMPERATURE_STRENGTH])),  # scale 1
+        settings=reweighting.Settings(rhat_threshold=math.inf, n_bootstrap=args.n_bootstrap),
+        seed=seed,
+        checkpoint=work,
+        progress=False,
+    )
+    return {
+        "tokens": result.tokens,
+        "rounds": len(result.history),
+        "converged": result.converged,
+        "complete": result.complete,
+        "rung_failures": [f"λ={b:g}: {why}" for b, why in zip(result.rungs.bias, result.rungs.failures) if why],
+        "ladder": result.ladder.tolist(),
+        "ladder_notes": list(result.notes),
+        "depths": depth_records(configuration, result),
+    }
+
+
 def run_one(configuration: Configuration, indices: tuple[int, int], seed: int, args, work: Path) -> dict:
-    """One run_rounds of a configuration at ``seed`` (resumed from its folder), as a record."""
+    """One run_rounds of a configuration at ``seed`` (resumed from its folder), or with ``--ladder estimate`` one
+    :func:`rarelib.estimate`, as a record."""
     clock = time.perf_counter(), time.process_time()
+    if args.ladder == "estimate":
+        fields = estimate_one(configuration, run_seed(*indices, seed), args, work)
+        return {**record_fields(configuration, args, seed), **fields, "seconds": seconds_since(clock)}
     result = rounds.run_rounds(
         configuration.model,
         list(configuration.spec.prompt),
@@ -341,19 +399,30 @@ def run_one(configuration: Configuration, indices: tuple[int, int], seed: int, a
         progress=False,
     )
     return {
-        "key": record_key(configuration, args.budget, seed),
-        "configuration": configuration.key,
-        "family": configuration.family,
-        "seed": seed,
-        "budget": args.budget,
+        **record_fields(configuration, args, seed),
         "tokens": result.tokens,
         "rounds": len(result.history),
         "converged": result.verdict.converged,
         "complete": result.verdict.complete,
         "rung_failures": result.verdict.failures,
-        "seconds": {"wall": time.perf_counter() - clock[0], "cpu": time.process_time() - clock[1]},
+        "seconds": seconds_since(clock),
         "depths": depth_records(configuration, result.verdict),
     }
+
+
+def record_fields(configuration: Configuration, args, seed: int) -> dict:
+    return {
+        "key": record_key(configuration, args.budget, seed),
+        "configuration": configuration.key,
+        "family": configuration.family,
+        "seed": seed,
+        "budget": args.budget,
+        "ladder_rule": args.ladder,
+    }
+
+
+def seconds_since(clock: tuple[float, float]) -> dict:
+    return {"wall": time.perf_counter() - clock[0], "cpu": time.process_time() - clock[1]}
 
 
 def record_key(configuration: Configuration, budget: float, seed: int) -> str:
@@ -536,6 +605,14 @@ def arguments():
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     parser.add_argument("--model-seed", type=int, default=16, help="seed of the model draw")
     parser.add_argument("--first-steps", type=int, default=100, help="steps of run_rounds' first round")
+    parser.add_argument("--pilot-samples", type=int, default=2000, help="direct samples of estimate's pilot")
+    parser.add_argument("--ladder-steps", type=int, default=40, help="steps of each of estimate's ladder runs")
+    parser.add_argument(
+        "--ladder",
+        choices=("oracle", "estimate"),
+        default="oracle",
+        help="oracle: bias_ladder from the exact tilted means; estimate: rarelib.estimate places its own",
+    )
     parser.add_argument("--n-bootstrap", type=int, default=100, help="bootstrap replicas of every analysis")
     parser.add_argument("--reference-samples", type=int, default=200_000, help="exact tilted draws per Log-Prob tail")
     parser.add_argument("--work", type=Path, default=WORK, help="folder of the runs' checkpoints (resumable)")
@@ -547,6 +624,12 @@ def arguments():
         if getattr(args, key.replace("-", "_"), None) in (None, parser.get_default(key)):
             setattr(args, key, value)
     args.profile, args.tiny, args.depths = profile, PROFILES[profile].get("tiny", False), sorted(args.depths)
+    if args.ladder == "estimate" and args.output == RESULTS:
+        args.output = (
+            ESTIMATE_RESULTS
+            if profile not in ("quick", "smoke")
+            else ESTIMATE_RESULTS.with_stem("coverage_estimate_quick")
+        )
     if profile in ("quick", "smoke") and args.output == RESULTS:
         args.output = QUICK_RESULTS
     if args.smoke and args.work == WORK:  # a smoke run starts afresh
@@ -586,7 +669,7 @@ def main() -> None:
                 break
             # the code's fingerprint in the path: after a library change a run starts afresh instead of resuming
             name = configuration.key.replace("|", "-")
-            folder = args.work / args.profile / fingerprint / name / f"budget{args.budget:g}-seed{seed}"
+            folder = args.work / args.profile / args.ladder / fingerprint / name / f"budget{args.budget:g}-seed{seed}"
             indices = (index // len(args.families), list(FAMILIES).index(configuration.family))
             record = run_one(configuration, indices, seed, args, folder)
             records[key] = {**record, "code": fingerprint}

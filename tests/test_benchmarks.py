@@ -51,8 +51,8 @@ def common():
     return common
 
 
-def run_smoke(script: str, output: Path, monkeypatch) -> dict:
-    monkeypatch.setattr(sys, "argv", [f"{script}.py", "--smoke", "--output", str(output)])
+def run_smoke(script: str, output: Path, monkeypatch, *options: str) -> dict:
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", "--smoke", "--output", str(output), *options])
     runpy.run_path(str(BENCHMARKS / f"{script}.py"), run_name="__main__")
     return json.loads(output.read_text())
 
@@ -78,6 +78,13 @@ def test_draws_for_budget_spends_the_budget(monkeypatch):
 
 
 # ----------------------------------------------------------------------------- smoke runs
+
+
+def test_coverage_of_the_one_call_estimate_writes_results(tmp_path, monkeypatch):
+    report = run_smoke("coverage", tmp_path / "coverage_estimate.json", monkeypatch, "--ladder", "estimate")
+    results = report["results"]
+    check_coverage_results(results)
+    assert all(run["ladder_rule"] == "estimate" and run["ladder"][0] == 0.0 for run in results["runs"])
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
