@@ -27,6 +27,7 @@ checkpoint, calling again with the same arguments resumes, and a larger budget (
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -220,7 +221,7 @@ def place_ladder(
     first = _pilot_ladder(np.asarray(pilot_phi, dtype=np.float64), target, side, spacing)
     biases = np.append(0.0, _admissible(first, 0.0, move))
     tokens, notes, previous_mean = 0, [], None
-    for index in range(max_rungs):
+    for index in itertools.count():  # each pass adds at least one rung, so max_rungs ends it
         run = tps.run_tempering(
             lm,
             prompt,
@@ -247,11 +248,11 @@ def place_ladder(
                 "not reach further, or the move cannot carry chains there; thresholds beyond are likely unresolved"
             )
             break
-        if biases.size - 1 >= max_rungs:
+        new = _extension(biases, means, spreads, target, side, spacing, move)[: max(0, max_rungs + 1 - biases.size)]
+        if new.size == 0:
             notes.append(f"stopped at max_rungs={max_rungs} with the outermost mean at φ = {means[-1]:.3g}")
             break
-        previous_mean = means[-1]
-        biases = np.append(biases, _extension(biases, means, spreads, target, side, spacing, move))
+        previous_mean, biases = means[-1], np.append(biases, new)
     gaps = _gaps(run, biases, criteria, seed)
     order = np.argsort(np.abs(np.concatenate([biases, gaps])), kind="stable")
     placed = np.concatenate([biases, gaps])[order]

@@ -188,3 +188,24 @@ def test_a_whole_tail_curve_of_a_tiny_llama_from_its_folder(tmp_path):
     assert np.all(result.tail.log <= 1e-12)  # probabilities
     ax = result.plot()
     assert ax.get_yscale() == "log"
+
+
+def test_a_ladder_cut_short_says_so(problem, tmp_path):
+    pilot = validation.sample_direct(problem, 500, seed=0).posterior["phi"].values.ravel()
+    ladder = estimation.place_ladder(
+        problem.model,
+        list(problem.prompt),
+        LENGTH,
+        problem.sampler_observable,
+        pilot,
+        target=20.0,
+        side="upper",
+        move=GUIDE,
+        n_chains=4,
+        ladder_steps=10,
+        max_rungs=2,
+        folder=tmp_path,
+    )
+    assert ladder.biases.size - 1 >= 2 and ladder.biases[0] == 0.0
+    assert any("max_rungs=2" in note for note in ladder.notes)
+    assert ladder.tokens > 0
