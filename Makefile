@@ -52,7 +52,7 @@ site-check: env
 test: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider -n 2 --dist loadfile
+	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider -n 2 --dist loadfile --durations=30
 
 ## model: rebuild the embedded default model from scratch (deterministic for a fixed seed)
 model: env

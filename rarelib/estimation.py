@@ -85,7 +85,7 @@ class Ladder:
     """The biases chosen by :func:`place_ladder` and how they were found.
 
     biases (K,): λ = 0 first, then outward; means, spreads (K,): ⟨φ⟩ and its standard deviation at
-    each rung in the last ladder run (before rungs were inserted into gaps: NaN there);
+    each rung in the last ladder run that held it (NaN at rungs inserted into gaps);
     tokens: drawn by the ladder runs; notes: why the ladder stopped short, if it did.
     """
 
@@ -220,14 +220,15 @@ def place_ladder(
     folder = Path(folder)
     first = _pilot_ladder(np.asarray(pilot_phi, dtype=np.float64), target, side, spacing)
     biases = np.append(0.0, _admissible(first, 0.0, move))
-    tokens, notes, previous_mean = 0, [], None
+    means, spreads = np.full(biases.size, np.nan), np.full(biases.size, np.nan)
+    tokens, notes, gaps, start = 0, [], [], 0
     for index in itertools.count():  # each pass adds at least one rung, so max_rungs ends it
         run = tps.run_tempering(
             lm,
             prompt,
             completion_length,
             observable,
-            biases,
+            biases[start:],
             n_steps=ladder_steps,
             n_chains=n_chains,
             seed=_derived_seed(seed, _LADDER_STREAM, index),
@@ -237,7 +238,9 @@ def place_ladder(
             progress=progress,
         )
         tokens += diagnostics.generated_tokens(run)
-        means, spreads = _rung_moments(run)
+        previous_mean = means[start] if index > 0 else None  # the outermost mean before this run
+        means[start:], spreads[start:] = _rung_moments(run)
+        gaps += list(_gaps(run, biases[start:], criteria, seed))
         if target is not None and _reaches(run, target, side):
             break
         if target is None and chernoff_log_bound(biases, means) <= math.log(depth):
@@ -252,8 +255,10 @@ def place_ladder(
         if new.size == 0:
             notes.append(f"stopped at max_rungs={max_rungs} with the outermost mean at φ = {means[-1]:.3g}")
             break
-        previous_mean, biases = means[-1], np.append(biases, new)
-    gaps = _gaps(run, biases, criteria, seed)
+        start = biases.size - 1  # the next run: the outermost rung so far and the new ones
+        biases = np.append(biases, new)
+        means, spreads = np.append(means, np.full(new.size, np.nan)), np.append(spreads, np.full(new.size, np.nan))
+    gaps = np.array(gaps)
     order = np.argsort(np.abs(np.concatenate([biases, gaps])), kind="stable")
     placed = np.concatenate([biases, gaps])[order]
     run_means = np.concatenate([means, np.full(gaps.size, np.nan)])[order]

@@ -31,7 +31,7 @@ def exact_log_tails(problem, thresholds) -> np.ndarray:
 
 def call(problem, folder, **options):
     arguments = dict(
-        budget_tokens=6e5,
+        budget_tokens=4e5,
         completion_length=LENGTH,
         n_chains=8,
         pilot_samples=500,
