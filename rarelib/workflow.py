@@ -10,6 +10,7 @@ at the same time, which waits for the first to finish instead of repeating its w
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -21,12 +22,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from rarelib import direct, observables, rounds, tps
 from rarelib.models import REPO_ROOT, CausalLM, fingerprint
 
 __all__ = [
     "annealed",
     "BOOK_GUIDES",
+    "cached_estimate",
     "CACHE_DIR",
     "CACHE_FORMAT",
     "checkpoint_every",
@@ -276,3 +280,43 @@ def rounds_until_converged(
             progress=False,
             **options,
         )
+
+
+_ESTIMATE_UNKEYED = ("budget_tokens", "target_relative_half_width", "progress", "checkpoint", "device", "dtype")
+"""Arguments of :func:`rarelib.estimate` that do not name a cached estimate: the budget and the precision (a larger
+budget, or a smaller target, continues the same estimate), and what does not change the result."""
+
+
+def cached_estimate(
+    lm: CausalLM,
+    prompt: str | Sequence[int],
+    observable: str | observables.Observable,
+    cache_dir: str | os.PathLike = CACHE_DIR,
+    **options,
+):
+    """:func:`rarelib.estimate` with its checkpoint in a folder of ``cache_dir`` named by its arguments.
+
+    The name leaves out the budget and the target precision (:data:`_ESTIMATE_UNKEYED`), so a call with a
+    larger ``budget_tokens`` continues the same pilot, ladder and rounds; a second process asking for the
+    same estimate waits for the first (:func:`exclusive`). ``lm``: a loaded model; ``options``: thresholds,
+    side, budget_tokens, completion_length, n_chains, seed, ... as :func:`rarelib.estimate` takes them.
+    Returns its :class:`rarelib.estimation.Estimate`.
+    """
+    from rarelib import estimation  # estimation imports this module
+
+    if "checkpoint" in options:
+        raise ValueError("cached_estimate names its own checkpoint folder; call rarelib.estimate to choose one")
+    name = observable if isinstance(observable, str) else observable.__name__
+    keyed = {key: value for key, value in options.items() if key not in _ESTIMATE_UNKEYED}
+    if keyed.get("thresholds") is not None:
+        keyed["thresholds"] = np.atleast_1d(np.asarray(keyed["thresholds"], dtype=np.float64)).tolist()
+    if keyed.get("move") is not None:
+        keyed["move"] = _move_key(keyed["move"])
+    if keyed.get("criteria") is not None:
+        keyed["criteria"] = dataclasses.asdict(keyed["criteria"])
+    if not isinstance(prompt, str):
+        prompt = [int(i) for i in prompt]
+    key = run_key(lm, sampler="estimate", prompt=prompt, observable=name, **keyed)
+    folder = Path(cache_dir) / f"estimate-{name}-{key}"
+    with exclusive(folder):
+        return estimation.estimate(lm, prompt, observable, checkpoint=folder, progress=False, **options)

@@ -36,6 +36,13 @@ SHRUNK = {
         "n_bootstrap": 20,
         "n_corpus_stories": 100,
     },
+    "14_your_question": {
+        "completion_length": 16,
+        "n_chains": 2,
+        "pilot_samples": 128,
+        "budget_tokens": 200000,
+        "n_direct": 512,
+    },
 }
 
 

@@ -56,3 +56,39 @@ def test_concurrent_requests_compute_a_run_once(tmp_path):
     processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
     steps = sorted(int(p.communicate()[0].split()[-1]) for p in processes)
     assert steps == [0, 80]
+
+
+def test_cached_estimate_equals_an_explicit_checkpoint_and_is_reused(tmp_path):
+    """The cached estimate is rarelib.estimate's; the budget is not part of its name, so a larger one continues it."""
+    import pytest
+
+    from rarelib import estimation
+
+    lm = models.random_model("gpt2", alphabet="ab .", context_length=16, seed=3)
+    options = dict(
+        thresholds=[2.0],
+        completion_length=4,
+        n_chains=2,
+        pilot_samples=32,
+        ladder_steps=4,
+        first_steps=8,
+        seed=1,
+        budget_tokens=900,
+    )
+    cached = workflow.cached_estimate(lm, PROMPT, "repeats", cache_dir=tmp_path / "cache", **options)
+    plain = estimation.estimate(lm, PROMPT, "repeats", checkpoint=tmp_path / "plain", progress=False, **options)
+    np.testing.assert_array_equal(cached.tail.log, plain.tail.log)
+    np.testing.assert_array_equal(cached.ladder, plain.ladder)
+    assert cached.history == plain.history
+    larger = workflow.cached_estimate(
+        lm, PROMPT, "repeats", cache_dir=tmp_path / "cache", **{**options, "budget_tokens": 1800}
+    )
+    assert len(list((tmp_path / "cache").glob("estimate-repeats-*.lock"))) == 1  # one folder for both budgets
+    done = [(h["round"], h["n_steps"], h["tokens"]) for h in cached.history]
+    assert [(h["round"], h["n_steps"], h["tokens"]) for h in larger.history][: len(done)] == done
+    assert larger.tokens > cached.tokens
+    other = workflow.cached_estimate(lm, PROMPT, "repeats", cache_dir=tmp_path / "cache", **{**options, "seed": 2})
+    assert len(list((tmp_path / "cache").glob("estimate-repeats-*.lock"))) == 2
+    assert other.question["seed"] == 2
+    with pytest.raises(ValueError, match="checkpoint"):
+        workflow.cached_estimate(lm, PROMPT, "repeats", cache_dir=tmp_path, checkpoint=tmp_path / "x", **options)
