@@ -61,6 +61,9 @@ __all__ = ["default_move", "Estimate", "estimate", "Ladder", "load", "place_ladd
 GUIDES = {"ari": "sentence ends", "logprob": "temperature", "repeats": "repeats"}
 """The book's guide (:func:`rarelib.workflow.guided_move`) for each observable that has one."""
 
+MAX_TEMPERATURE_STRENGTH = 0.95
+"""The strongest tilt the temperature guide is asked for: scale·λ ≤ 0.95, proposals at temperature ≤ 20."""
+
 MAX_NEW_RUNGS = 4
 """At most this many rungs are added per ladder run: beyond the outermost rung the mean is extrapolated."""
 
@@ -168,27 +171,25 @@ def _extension(biases: np.ndarray, means, spreads, target, side: str, spacing: f
 
 
 def _admissible(new: np.ndarray, start: float, move: tps.Move) -> np.ndarray:
-    """Rungs (K,) beyond ``start``, kept where ``move`` can sample them: the temperature guide needs scale·λ < 1,
-    so rungs past that limit approach it halfway at a time instead."""
-    if move.guide != "temperature" or not np.any(move.scale * new >= 1.0):
+    """The rungs (K,) beyond ``start`` that ``move`` can sample: the temperature guide needs scale·λ < 1, so rungs
+    stop at scale·λ = :data:`MAX_TEMPERATURE_STRENGTH` (one rung there, none if ``start`` is there already)."""
+    if move.guide != "temperature" or not np.any(move.scale * new > MAX_TEMPERATURE_STRENGTH):
         return new
-    limit = 1.0 / move.scale
-    return limit - (limit - start) / 2.0 ** np.arange(1, new.size + 1)
+    cap = MAX_TEMPERATURE_STRENGTH / move.scale
+    kept = new[move.scale * new < MAX_TEMPERATURE_STRENGTH]
+    return kept if np.isclose(start, cap) else np.append(kept, cap)
 
 
-def _gaps(run, biases: np.ndarray, criteria: convergence.Criteria, seed: int) -> np.ndarray:
-    """Midpoints (G,) of the neighbouring rungs that swap or overlap too little in the ladder run ``run``."""
-    analysis = reweighting.analyze(
-        [run],
-        rng=np.random.default_rng(seed),
-        thresholds=[0.0],
-        settings=reweighting.Settings(rhat_threshold=math.inf, n_bootstrap=2, min_overlap=0.0),
-        warn=False,
-    )
-    table = convergence.rung_table(analysis, criteria, [run])
-    weak = (table.swap_acceptance < criteria.min_swap_acceptance) | (table.overlap < criteria.min_overlap)
-    inner = {float(outer): float(biases[np.flatnonzero(np.isclose(biases, outer))[0] - 1]) for outer in biases[1:]}
-    return np.array([(lam + inner[float(lam)]) / 2.0 for lam in table.bias[weak] if float(lam) in inner])
+def _gaps(run, criteria: convergence.Criteria) -> np.ndarray:
+    """Midpoints (G,) of the neighbouring rungs of a ladder run that swap less often than
+    ``criteria.min_swap_acceptance`` or overlap less than ``criteria.min_overlap`` (one MBAR solve)."""
+    biases = np.asarray(run.posterior["bias"].values, dtype=np.float64)
+    settings = reweighting.Settings(rhat_threshold=math.inf, min_overlap=0.0)
+    fit = reweighting.fit_mbar([run], settings, warn=False)
+    pairs = reweighting.neighbour_overlap(fit.selection.samples_per_state, reweighting.overlap_matrix(fit))
+    inner = np.searchsorted(fit.states, np.minimum(biases[:-1], biases[1:]))  # each run pair's place among states
+    weak = (diagnostics.swap_acceptance(run) < criteria.min_swap_acceptance) | (pairs[inner] < criteria.min_overlap)
+    return (biases[:-1][weak] + biases[1:][weak]) / 2.0
 
 
 def place_ladder(
@@ -240,7 +241,7 @@ def place_ladder(
         tokens += diagnostics.generated_tokens(run)
         previous_mean = means[start] if index > 0 else None  # the outermost mean before this run
         means[start:], spreads[start:] = _rung_moments(run)
-        gaps += list(_gaps(run, biases[start:], criteria, seed))
+        gaps += list(_gaps(run, criteria))
         if target is not None and _reaches(run, target, side):
             break
         if target is None and chernoff_log_bound(biases, means) <= math.log(depth):
@@ -251,7 +252,11 @@ def place_ladder(
                 "not reach further, or the move cannot carry chains there; thresholds beyond are likely unresolved"
             )
             break
-        new = _extension(biases, means, spreads, target, side, spacing, move)[: max(0, max_rungs + 1 - biases.size)]
+        new = _extension(biases, means, spreads, target, side, spacing, move)
+        if new.size == 0:
+            notes.append(f"the move reaches no further than λ = {biases[-1]:.3g} (outermost mean φ = {means[-1]:.3g})")
+            break
+        new = new[: max(0, max_rungs + 1 - biases.size)]
         if new.size == 0:
             notes.append(f"stopped at max_rungs={max_rungs} with the outermost mean at φ = {means[-1]:.3g}")
             break

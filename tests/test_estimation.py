@@ -172,6 +172,7 @@ def test_a_whole_tail_curve_of_a_tiny_llama_from_its_folder(tmp_path):
         "Once upon a time",
         "logprob",
         side="lower",
+        depth=1e-4,  # a short curve: the temperature guide's rungs approach λ = 1 halfway at a time
         budget_tokens=4e4,
         completion_length=8,
         n_chains=4,
