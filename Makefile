@@ -104,10 +104,10 @@ estimators: env
 
 ## coverage: coverage of the 96% intervals on 6 random Markov LMs × 3 observables × 20 seeds at 5e5 tokens per run
 ## (hours, resumable; FULL=1: the issue's 1e7 tokens per run and depth 1e-18; BUDGET=2e6: another; make bench runs
-## its --quick part);
-## results in benchmarks/results/coverage.json
+## its --quick part); LADDER=estimate: the one call rarelib.estimate, which places its own ladder;
+## results in benchmarks/results/coverage.json (coverage_estimate.json)
 coverage: env
-	$(PY) benchmarks/coverage.py $(if $(FULL),--full) $(if $(BUDGET),--budget $(BUDGET))
+	$(PY) benchmarks/coverage.py $(if $(FULL),--full) $(if $(BUDGET),--budget $(BUDGET)) $(if $(LADDER),--ladder $(LADDER))
 
 clean:
 	rm -rf _build build .pytest_cache .jupyter_cache
