@@ -40,7 +40,7 @@ SHRUNK = {
         "completion_length": 16,
         "n_chains": 2,
         "pilot_samples": 128,
-        "budget_tokens": 200000,
+        "budget_tokens": 100000,
         "n_direct": 512,
     },
 }
