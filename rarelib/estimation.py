@@ -124,7 +124,8 @@ def _pilot_ladder(phi: np.ndarray, target: float | None, side: str, spacing: flo
         w = np.exp(log_w - log_w.max())
         return float(np.sum(w * phi) / np.sum(w))
 
-    if spread == 0 or not _beyond(goal, phi.mean() + _direction(side) * -spacing * spread, side):
+    one_step = phi.mean() - _direction(side) * spacing * spread  # the mean one rung out
+    if spread == 0 or not _beyond(goal, one_step, side):
         return np.array([_direction(side) * spacing / max(spread, 1e-6)])
     ladder = validation.bias_ladder(tilted_mean, goal, spacing=spacing)
     if ladder.size >= 2 and abs(ladder[-1] - ladder[-2]) < 0.25 * abs(ladder[-2] - np.append(0.0, ladder)[-3]):
@@ -163,10 +164,12 @@ def chernoff_log_bound(biases: np.ndarray, means: np.ndarray) -> float:
 
 def _extension(biases: np.ndarray, means, spreads, target, side: str, spacing: float, move: tps.Move) -> np.ndarray:
     """New rungs beyond the outermost: spacing/s apart, as many as the distance to ``target`` asks, ≤ MAX_NEW_RUNGS."""
-    spread = spreads[-1] if spreads[-1] > 0 else np.nan
-    step = spacing / spread if np.isfinite(spread) else abs(biases[-1] - biases[-2])
-    wanted = MAX_NEW_RUNGS if target is None else math.ceil(abs(target - means[-1]) / (spacing * spread or np.inf))
-    count = int(np.clip(wanted if wanted > 0 else 1, 1, MAX_NEW_RUNGS))
+    spread = spreads[-1]
+    step = spacing / spread if spread > 0 else abs(biases[-1] - biases[-2])  # no spread: repeat the last step
+    wanted = (
+        MAX_NEW_RUNGS if target is None or not spread > 0 else math.ceil(abs(target - means[-1]) / (spacing * spread))
+    )
+    count = int(np.clip(wanted, 1, MAX_NEW_RUNGS))
     return _admissible(biases[-1] + _direction(side) * step * np.arange(1, count + 1), biases[-1], move)
 
 

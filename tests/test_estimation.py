@@ -210,3 +210,11 @@ def test_a_ladder_cut_short_says_so(problem, tmp_path):
     assert ladder.biases.size - 1 >= 2 and ladder.biases[0] == 0.0
     assert any("max_rungs=2" in note for note in ladder.notes)
     assert ladder.tokens > 0
+
+
+def test_an_outermost_rung_without_spread_repeats_the_last_step():
+    # every chain at the outermost rung holds the same φ: no spread to measure, so the last step in λ is repeated
+    new = estimation._extension(
+        np.array([0.0, -0.5]), np.array([1.0, 3.0]), np.array([1.0, 0.0]), 9.0, "upper", 1.0, tps.FORWARD_SHOOTING
+    )
+    np.testing.assert_allclose(new, [-1.0, -1.5, -2.0, -2.5])
