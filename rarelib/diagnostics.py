@@ -13,6 +13,7 @@ Intervals are 96% (2nd/98th percentiles) unless ``level`` says otherwise.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -35,6 +36,8 @@ __all__ = [
     "chi_square_p_value",
     "DEFAULT_BURN_IN",
     "DEFAULT_LEVEL",
+    "expand_log_interval",
+    "expansion_factor",
     "diagnose",
     "diagnose_run",
     "direct_histogram",
@@ -233,6 +236,34 @@ def log_percentile_interval(log_values: np.ndarray, level: float = DEFAULT_LEVEL
     fraction = (positions - below).reshape((2,) + (1,) * (log_values.ndim - 1))
     with np.errstate(divide="ignore"):
         return np.logaddexp(np.log1p(-fraction) + log_values[below], np.log(fraction) + log_values[above])
+
+
+def expansion_factor(n_units: int, level: float = DEFAULT_LEVEL) -> float:
+    """How much wider a percentile bootstrap interval over ``n_units`` independent units must be to keep its
+    ``level``: √(n/(n − 1)) · t_{n−1}((1 + level)/2) / z((1 + level)/2) (Hesterberg 2015's expanded percentile
+    interval). The plain percentile interval of a mean of n units behaves like a normal interval with the
+    plug-in variance, so it is too narrow for small n: 1.31 for 8 units, 1.13 for 16, 1.06 for 32; 1 for
+    fewer than 2 units, where nothing is resampled."""
+    level = check_level(level)
+    if n_units < 2:
+        return 1.0
+    quantile = (1.0 + level) / 2.0
+    return float(math.sqrt(n_units / (n_units - 1)) * stats.t.ppf(quantile, n_units - 1) / stats.norm.ppf(quantile))
+
+
+def expand_log_interval(
+    log_estimate: np.ndarray, log_interval: np.ndarray, factor: float, log_ceiling: float = math.inf
+) -> np.ndarray:
+    """log_interval (2, ...) widened ``factor``-fold on each side around the estimate (clipped into the interval
+    first), in log space, the upper bound kept ≤ ``log_ceiling`` (0 for probabilities); bounds that are not
+    finite (zeros) stay as they were."""
+    low, high = np.asarray(log_interval, dtype=np.float64)
+    centre = np.clip(log_estimate, low, high)
+    with np.errstate(invalid="ignore"):
+        wider = np.stack([low - (factor - 1.0) * (centre - low), high + (factor - 1.0) * (high - centre)])
+    wider = np.where(np.isfinite(wider), wider, log_interval)
+    wider[1] = np.minimum(wider[1], np.maximum(log_ceiling, high))
+    return wider
 
 
 def direct_tail(values, thresholds, side: str = "upper", level: float = DEFAULT_LEVEL) -> logspace.LogEstimate:

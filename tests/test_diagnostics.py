@@ -1,5 +1,7 @@
 """Tests of rarelib.diagnostics: Wilson intervals, percentile intervals, burn-in, R-hat, ESS, acceptance."""
 
+import math
+
 import numpy as np
 import pytest
 from scipy import optimize, stats
@@ -236,3 +238,27 @@ def test_run_diagnostics_read_the_inference_data():
     np.testing.assert_array_equal(diagnostics.after_burn_in(run, "phi", 0.2), phi)
     swaps = diagnostics.swap_acceptance(run)
     assert swaps.shape == (run.posterior.sizes["bias"] - 1,) and np.all((swaps >= 0) & (swaps <= 1))
+
+
+def test_the_expansion_factor_is_hesterbergs():
+    # √(n/(n−1)) t_{n−1}(0.98) / z(0.98): the t quantiles of a two-sided 96% interval
+    assert diagnostics.expansion_factor(8) == pytest.approx(math.sqrt(8 / 7) * 2.5168 / 2.0537, rel=1e-3)
+    assert diagnostics.expansion_factor(16) == pytest.approx(1.131, abs=1e-3)
+    assert diagnostics.expansion_factor(100_000) == pytest.approx(1.0, abs=1e-4)
+    assert diagnostics.expansion_factor(1) == 1.0 and diagnostics.expansion_factor(0) == 1.0
+    factors = [diagnostics.expansion_factor(n) for n in range(2, 64)]
+    assert np.all(np.diff(factors) < 0)  # more chains, less widening
+
+
+def test_expanding_an_interval_widens_it_around_the_estimate():
+    with np.errstate(divide="ignore"):  # log 0 = −inf
+        log_estimate = np.log([0.1, 0.1, 0.0, 0.2])
+        log_interval = np.log([[0.05, 0.0, 0.0, 0.05], [0.2, 0.3, 0.0, 0.1]])  # the last estimate lies above it
+    wider = diagnostics.expand_log_interval(log_estimate, log_interval, 1.5)
+    np.testing.assert_allclose(wider[:, 0], np.log(0.1) + 1.5 * (np.log([0.05, 0.2]) - np.log(0.1)))
+    assert wider[0, 1] == -np.inf and wider[1, 1] == pytest.approx(np.log(0.1) + 1.5 * np.log(3.0))
+    assert np.all(wider[:, 2] == -np.inf)  # a zero stays a zero
+    np.testing.assert_allclose(wider[:, 3], [np.log(0.05) - 0.5 * np.log(2.0), np.log(0.1)])
+    np.testing.assert_array_equal(diagnostics.expand_log_interval(log_estimate, log_interval, 1.0), log_interval)
+    capped = diagnostics.expand_log_interval(np.log([0.5]), np.log([[0.3], [0.9]]), 2.0, log_ceiling=0.0)
+    assert capped[1, 0] == 0.0 and capped[0, 0] == pytest.approx(np.log(0.5) + 2 * np.log(0.6))  # ≤ 1
