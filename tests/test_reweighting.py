@@ -228,8 +228,9 @@ def test_the_intervals_are_the_percentile_intervals_expanded_for_the_number_of_c
     for name in ("upper_tail", "bin_probability", "partition_function"):
         plain, expanded = getattr(analyses[False], name), getattr(analyses[True], name)
         np.testing.assert_array_equal(expanded.log, plain.log)
+        ceiling = np.inf if name == "partition_function" else 0.0  # probabilities stay ≤ 1
         np.testing.assert_allclose(
-            expanded.log_interval, diagnostics.expand_log_interval(plain.log, plain.log_interval, factor)
+            expanded.log_interval, diagnostics.expand_log_interval(plain.log, plain.log_interval, factor, ceiling)
         )
         assert np.all(expanded.log_interval[0] <= plain.log_interval[0])
         assert np.all(expanded.log_interval[1] >= plain.log_interval[1])
