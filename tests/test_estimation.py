@@ -30,20 +30,20 @@ def exact_log_tails(problem, thresholds) -> np.ndarray:
     return np.array([np.logaddexp.reduce(problem.exact.log_pmf[problem.exact.values >= a]) for a in thresholds])
 
 
+SMALL_RUN = dict(
+    budget_tokens=4e5,
+    n_chains=8,
+    pilot_samples=500,
+    ladder_steps=30,
+    settings=reweighting.Settings(rhat_threshold=math.inf, n_bootstrap=30),
+    progress=False,
+    seed=0,
+)
+"""The arguments of a small call: 4e5 tokens, 8 chains, 30 bootstrap replicas."""
+
+
 def call(problem, folder, **options):
-    arguments = dict(
-        budget_tokens=4e5,
-        completion_length=LENGTH,
-        n_chains=8,
-        pilot_samples=500,
-        ladder_steps=30,
-        spacing=1.5,
-        settings=reweighting.Settings(rhat_threshold=math.inf, n_bootstrap=30),
-        move=GUIDE,
-        checkpoint=folder,
-        progress=False,
-        seed=0,
-    )
+    arguments = dict(SMALL_RUN, completion_length=LENGTH, spacing=1.5, move=GUIDE, checkpoint=folder)
     arguments.update(options)
     return estimation.estimate(problem.model, list(problem.prompt), problem.sampler_observable, **arguments)
 
@@ -250,15 +250,9 @@ def test_repeats_and_logprob_reach_1e_minus_12_with_the_exact_answers_inside(mak
         observable,
         thresholds=thresholds,
         side=side,
-        budget_tokens=4e5,
         completion_length=length,
-        n_chains=8,
-        pilot_samples=500,
-        ladder_steps=30,
-        settings=reweighting.Settings(rhat_threshold=math.inf, n_bootstrap=30),
         checkpoint=tmp_path,
-        progress=False,
-        seed=0,
+        **SMALL_RUN,
     )
     exact = exact[np.argsort(thresholds)]  # the answer's thresholds are sorted
     assert exact.min() / math.log(10.0) <= -11.5
