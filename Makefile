@@ -9,7 +9,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # The book's models are small: one thread per process is fastest, and two processes share the cores.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: all env book site-check test model icl-model depth-models reproduce bench seed-sweep estimators coverage clean
+.PHONY: all env book site-check test model icl-model depth-models reproduce bench seed-sweep estimators coverage agreement clean
 
 all: book
 
@@ -86,7 +86,7 @@ reproduce: env
 ## bench: performance measurements; tables on stdout, JSON in benchmarks/results (the seed sweep has its own target)
 bench: env
 	for script in benchmarks/*.py; do \
-	  case "$$(basename $$script)" in common.py|seed_sweep.py) ;; estimators.py|coverage.py) $(PY) $$script --quick || exit 1;; \
+	  case "$$(basename $$script)" in common.py|seed_sweep.py) ;; estimators.py|coverage.py|estimate_agreement.py) $(PY) $$script --quick || exit 1;; \
 	  *) $(PY) $$script || exit 1;; esac; \
 	done
 
@@ -108,6 +108,11 @@ estimators: env
 ## results in benchmarks/results/coverage.json (coverage_estimate.json)
 coverage: env
 	$(PY) benchmarks/coverage.py $(if $(FULL),--full) $(if $(BUDGET),--budget $(BUDGET)) $(if $(LADDER),--ladder $(LADDER))
+
+## agreement: rarelib.estimate against 2e5 direct completions of the embedded model (ARI and Log-Prob tails,
+## 1e7 tokens each; hours, resumable); results in benchmarks/results/estimate_agreement.json
+agreement: env
+	$(PY) benchmarks/estimate_agreement.py
 
 clean:
 	rm -rf _build build .pytest_cache .jupyter_cache

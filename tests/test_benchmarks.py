@@ -25,6 +25,7 @@ SCRIPTS = (
     "seed_sweep",
     "estimators",
     "coverage",
+    "estimate_agreement",
 )
 MACHINE_FIELDS = {
     "cpu",
@@ -75,6 +76,23 @@ def test_draws_for_budget_spends_the_budget(monkeypatch):
     assert spent <= 1e6 < spent + chains * biases * (length + 1) / 2
     with pytest.raises(ValueError, match="budget"):
         tail_reach.draws_for_budget(1e3, chains, biases, length)
+
+
+def test_agreement_thresholds_step_through_the_direct_sample_and_beyond():
+    import estimate_agreement
+    import numpy as np
+
+    phi = np.arange(1000.0)  # 10 events or more beyond the quantiles at 10^-1 and 10^-2, not at 10^-3
+    upper = estimate_agreement.thresholds_from(phi, "upper", beyond=2)
+    np.testing.assert_allclose(upper, [899.1, 989.01, 1078.92, 1168.83])
+    lower = estimate_agreement.thresholds_from(phi, "lower", beyond=1)
+    np.testing.assert_allclose(lower, [9.99 - 89.91, 9.99, 99.9])
+    np.testing.assert_allclose(
+        estimate_agreement.thresholds_from(phi, "upper", beyond=2, cap=1000.0), upper[:2].tolist() + [1000.0]
+    )
+    np.testing.assert_array_equal(estimate_agreement.events(phi, upper[:2], "upper"), [100, 10])
+    first, second = np.log([[0.1, 0.2, 0.1], [0.3, 0.4, 0.2]]), np.log([[0.3, 0.5, 0.25], [0.6, 0.6, 0.3]])
+    np.testing.assert_array_equal(estimate_agreement.overlap(first, second), [True, False, False])
 
 
 # ----------------------------------------------------------------------------- smoke runs
@@ -133,6 +151,15 @@ def test_smoke_run_writes_results(script, tmp_path, monkeypatch):
         assert results["not_run"]["embedded model"]
     elif script == "coverage":
         check_coverage_results(results)
+    elif script == "estimate_agreement":
+        assert set(results) == {"ari", "logprob"}
+        for result in results.values():
+            rows = result["rows"]
+            assert result["direct_samples"] == 100 and [r["threshold"] for r in rows] == sorted(
+                r["threshold"] for r in rows
+            )
+            assert result["summary"]["checked"] == sum(r["checked"] for r in rows) >= 1
+            assert all(r["direct_events"] >= 10 for r in rows if r["checked"])
     else:
         methods = results["solvable"]["methods"]
         assert any(entry["reach"] is not None for entry in methods.values())
