@@ -146,7 +146,6 @@ def main() -> None:
     args = arguments()
     machine = common.start(args)
     lm = models.load(args.model)
-    settings = {key: value for key, value in vars(args).items()}
     results = {}
     for name, side in TAILS.items():
         folder = args.work / f"{name}-{args.length}tokens-direct{args.direct}-seed{args.seed}"
@@ -177,7 +176,7 @@ def main() -> None:
         print(answer.summary(), flush=True)
         rows = compare(answer, phi)
         results[name] = {"side": side, "direct_samples": int(phi.size), "summary": summary(rows, answer), "rows": rows}
-        common.write_results(args.output, "estimate_agreement", settings, results, machine)
+        common.write_results(args.output, "estimate_agreement", vars(args), results, machine)
     print(table(results))
 
 

@@ -120,6 +120,9 @@ def test_exact_answers_lie_inside_the_resolved_intervals(problem, answer):
     assert misses <= stats.binom.ppf(0.999, int(answer.resolved.sum()), 0.04)
     # an unresolved threshold reports the interval [0, 1], which always covers
     assert np.all(answer.tail.covers(exact)[~answer.resolved])
+    # at 4e5 tokens few thresholds resolve, so the checks above may check little; the raw estimates must still
+    # lie within a decade of the exact tails (measured errors: ≤ 0.1 decades, with 96% half-widths of 0.02–0.1)
+    assert np.all(np.abs(answer.raw.log - exact) / math.log(10.0) < 1.0)
 
 
 def test_the_summary_states_the_verdict_and_every_threshold(answer):
