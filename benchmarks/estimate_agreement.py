@@ -3,8 +3,10 @@ agree with direct sampling wherever that sample has at least 10 events?
 
 Per tail — ARI ≥ a and Log-Prob ≤ a after the book's prompt — in four stages:
 
-1. **Direct sample.** ``--direct`` completions (default 2·10^5, 1.3·10^7 tokens) are streamed to the work
-   folder in batches (:func:`rarelib.rounds.direct_run`). An interrupted run keeps every finished batch.
+1. **Direct sample.** ``--direct`` completions (default 2·10^5, 1.3·10^7 tokens), one sample for both
+   tails, are streamed to the work folder in batches (:func:`rarelib.direct.sample`). Its ARI values are
+   recorded; its Log-Prob values are the sums of the stored per-token log-probabilities, as
+   :func:`rarelib.observables.logprob` computes them. An interrupted run keeps every finished batch.
    The sample has a random stream of its own, apart from the estimate's.
 2. **Thresholds.** They come from that sample: its quantiles at tail probabilities 10^-1, 10^-2, … as long
    as ≥ 10 events lie beyond, then ``--beyond`` more at the same spacing, where direct sampling sees nothing
@@ -31,7 +33,7 @@ from pathlib import Path
 import common
 import numpy as np
 
-from rarelib import diagnostics, estimation, models, reweighting, rounds
+from rarelib import diagnostics, direct, estimation, models, reweighting
 from rarelib import observables as obs
 
 RESULTS = common.RESULTS_DIR / "estimate_agreement.json"
@@ -142,19 +144,34 @@ def arguments():
     return args
 
 
+def direct_values(lm, args) -> dict[str, np.ndarray]:
+    """Both tails' observable on one direct sample of ``args.direct`` completions: name → (N,) float64."""
+    folder = args.work / f"direct-{args.length}tokens-{args.direct}-seed{args.seed}"
+    seed = int(np.random.SeedSequence([args.seed, DIRECT_STREAM]).generate_state(1)[0])
+    direct.sample(
+        lm,
+        common.PAPER_PROMPT,
+        args.direct,
+        args.length,
+        observables=["ari"],
+        seed=seed,
+        batch_size=256,
+        progress=not args.smoke,
+        out=folder,
+    )
+    sample = direct.load(folder)
+    return {"ari": sample.observables["ari"], "logprob": sample.token_logprobs.astype(np.float64).sum(axis=1)}
+
+
 def main() -> None:
     args = arguments()
     machine = common.start(args)
     lm = models.load(args.model)
+    values = direct_values(lm, args)
     results = {}
     for name, side in TAILS.items():
         folder = args.work / f"{name}-{args.length}tokens-direct{args.direct}-seed{args.seed}"
-        direct_seed = int(np.random.SeedSequence([args.seed, DIRECT_STREAM]).generate_state(1)[0])
-        observable = obs.get_observable(name)
-        sample = rounds.direct_run(
-            lm, common.PAPER_PROMPT, args.length, observable, args.direct, direct_seed, folder / "direct"
-        )
-        phi = sample.posterior["phi"].values.ravel()
+        phi = values[name]
         cap = obs.ARI_CAP if name == "ari" else math.inf
         answer = estimation.estimate(
             lm,
