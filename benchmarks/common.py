@@ -13,10 +13,13 @@ average before and after the run goes into every JSON file (:func:`machine`, :fu
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
+import shutil
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -187,6 +190,13 @@ def parser(description: str, output: Path) -> argparse.ArgumentParser:
     result.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest for small models)")
     result.add_argument("--output", type=Path, default=output, help="JSON file to write")
     return result
+
+
+def scratch_folder(prefix: str) -> Path:
+    """A new temporary folder, removed when the process exits: a smoke run starts afresh and leaves nothing."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def start(args: argparse.Namespace) -> dict:

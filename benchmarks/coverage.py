@@ -54,7 +54,6 @@ import hashlib
 import importlib
 import json
 import math
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -633,7 +632,7 @@ def arguments():
     if profile in ("quick", "smoke") and args.output == RESULTS:
         args.output = QUICK_RESULTS
     if args.smoke and args.work == WORK:  # a smoke run starts afresh
-        args.work = Path(tempfile.mkdtemp(prefix="coverage-smoke-"))
+        args.work = common.scratch_folder("coverage-smoke-")
     return args
 
 

@@ -27,7 +27,6 @@ completions, to check that the script works.
 from __future__ import annotations
 
 import math
-import tempfile
 from pathlib import Path
 
 import common
@@ -140,7 +139,7 @@ def arguments():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     if args.smoke and args.work == WORK:  # a smoke run starts afresh
-        args.work = Path(tempfile.mkdtemp(prefix="estimate-agreement-smoke-"))
+        args.work = common.scratch_folder("estimate-agreement-smoke-")
     return args
 
 
