@@ -34,11 +34,13 @@ partial measurement covers every configuration.
 interrupted one from its folder under ``--work``): tokens, rounds, the verdict (converged, complete), and per
 depth the exact (or reference) tail, the raw MBAR estimate and interval, the honest interval of the verdict
 ([0, 1] where the threshold is unresolved), resolved, covered (exact inside the raw interval), |log10(estimate /
-exact)|. **Summary** per observable and depth: coverage of the raw interval, of the honest one, among runs
+exact)|; with ``--ladder estimate`` also each rung's mean against the exact tilted mean, in standard errors
+from the rung's bulk ESS (a check of the sampler and of its ESS, apart from MBAR). **Summary** per observable and depth: coverage of the raw interval, of the honest one, among runs
 the verdict calls converged and among resolved thresholds (each with a 96% Wilson interval), misses flagged
 (unresolved) and silent (resolved, exact outside: the number that must be about 0), median |log10 ratio|,
 median tokens, fraction converged; per observable the median over runs of the deepest exact tail that is
-resolved and covered (0 where none). ``"complete": false`` until every configuration has ``--seeds`` runs.
+resolved and covered (0 where none), and the mean square of the rungs' scores (about 1 where the sampler is
+unbiased and its ESS right). ``"complete": false`` until every configuration has ``--seeds`` runs.
 
 Records carry a fingerprint of the library code they ran (and the runs' folders are named after it, so that a
 changed library never resumes an old run); the summary uses the current fingerprint and budget only.
@@ -339,6 +341,19 @@ def depth_records(configuration: Configuration, answer) -> list[dict]:
     return records
 
 
+def rung_mean_scores(configuration: Configuration, ladder: np.ndarray, means: np.ndarray, ess: np.ndarray) -> list:
+    """(mean − exact tilted mean) / standard error at each rung (K,), the error from the exact tilted variance
+    −dm/dλ over the rung's bulk ESS: about N(0, 1) where the sampler is unbiased and its ESS is right."""
+    spec = configuration.spec
+    observable = exact_observable(spec, configuration.family)
+
+    def exact_mean(lam):
+        return solvable.tilted_mean(configuration.model, observable, spec.prompt, spec.length, lam)
+
+    variance = -(exact_mean(ladder + 1e-4) - exact_mean(ladder - 1e-4)) / 2e-4
+    return ((means - exact_mean(ladder)) / np.sqrt(variance / ess)).tolist()
+
+
 def estimate_one(configuration: Configuration, seed: int, args, work: Path) -> dict:
     """One :func:`rarelib.estimate` of a configuration (it places its own ladder), as the fields of a record."""
     spec, family = configuration.spec, configuration.family
@@ -369,6 +384,7 @@ def estimate_one(configuration: Configuration, seed: int, args, work: Path) -> d
         "rung_failures": [f"λ={b:g}: {why}" for b, why in zip(result.rungs.bias, result.rungs.failures) if why],
         "ladder": result.ladder.tolist(),
         "ladder_notes": list(result.notes),
+        "rung_mean_scores": rung_mean_scores(configuration, result.ladder, result.rung_means, result.rungs.ess_bulk),
         "depths": depth_records(configuration, result),
     }
 
@@ -478,8 +494,14 @@ def summarise(records: list[dict]) -> dict:
         if not runs:
             continue
         depths = sorted({d["depth"] for run in runs for d in run["depths"]})
+        scores = np.concatenate([run["rung_mean_scores"] for run in runs if "rung_mean_scores" in run] or [[]])
         summary[family] = {
             "runs": len(runs),
+            # mean square of the rung means' errors in standard errors (1 where the sampler and its ESS are right)
+            "rung_mean_scores": {
+                "n": int(scores.size),
+                "mean_square": float(np.mean(scores**2)) if scores.size else None,
+            },
             "deepest_covered_log10": {
                 "median": float(np.median([deepest_covered(run) for run in runs])),
                 "min": float(min(deepest_covered(run) for run in runs)),
@@ -534,7 +556,16 @@ def table(summary: dict) -> str:
     deepest = "; ".join(
         f"{family} 10^{entry['deepest_covered_log10']['median']:.1f}" for family, entry in summary.items()
     )
-    return common.format_table(columns, rows) + f"\ndeepest resolved and covered tail (median over runs): {deepest}"
+    scores = "; ".join(
+        f"{family} {entry['rung_mean_scores']['mean_square']:.2f} ({entry['rung_mean_scores']['n']} rungs)"
+        for family, entry in summary.items()
+        if entry.get("rung_mean_scores", {}).get("n")
+    )
+    return (
+        common.format_table(columns, rows)
+        + f"\ndeepest resolved and covered tail (median over runs): {deepest}"
+        + f"\nrung means against the exact tilted means, mean square of (error / ESS standard error): {scores or '—'}"
+    )
 
 
 # --------------------------------------------------------------------------- bookkeeping

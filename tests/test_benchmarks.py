@@ -11,6 +11,7 @@ import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rarelib import params
@@ -80,7 +81,6 @@ def test_draws_for_budget_spends_the_budget(monkeypatch):
 
 def test_agreement_thresholds_step_through_the_direct_sample_and_beyond():
     import estimate_agreement
-    import numpy as np
 
     phi = np.arange(1000.0)  # 10 events or more beyond the quantiles at 10^-1 and 10^-2, not at 10^-3
     upper = estimate_agreement.thresholds_from(phi, "upper", beyond=2)
@@ -103,6 +103,11 @@ def test_coverage_of_the_one_call_estimate_writes_results(tmp_path, monkeypatch)
     results = report["results"]
     check_coverage_results(results)
     assert all(run["ladder_rule"] == "estimate" and run["ladder"][0] == 0.0 for run in results["runs"])
+    for family, entry in results["summary"].items():  # one finite score per rung of the ladder each call placed
+        scores = [(run["rung_mean_scores"], run["ladder"]) for run in results["runs"] if run["family"] == family]
+        assert all(len(s) == len(ladder) and all(map(math.isfinite, s)) for s, ladder in scores)
+        flat = np.concatenate([s for s, _ in scores])
+        assert entry["rung_mean_scores"] == {"n": flat.size, "mean_square": pytest.approx(np.mean(flat**2))}
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
