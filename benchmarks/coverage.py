@@ -35,12 +35,14 @@ interrupted one from its folder under ``--work``): tokens, rounds, the verdict (
 depth the exact (or reference) tail, the raw MBAR estimate and interval, the honest interval of the verdict
 ([0, 1] where the threshold is unresolved), resolved, covered (exact inside the raw interval), |log10(estimate /
 exact)|; with ``--ladder estimate`` also each rung's mean against the exact tilted mean, in standard errors
-from the rung's bulk ESS (a check of the sampler and of its ESS, apart from MBAR). **Summary** per observable and depth: coverage of the raw interval, of the honest one, among runs
-the verdict calls converged and among resolved thresholds (each with a 96% Wilson interval), misses flagged
-(unresolved) and silent (resolved, exact outside: the number that must be about 0), median |log10 ratio|,
-median tokens, fraction converged; per observable the median over runs of the deepest exact tail that is
-resolved and covered (0 where none), and the mean square of the rungs' scores (about 1 where the sampler is
-unbiased and its ESS right). ``"complete": false`` until every configuration has ``--seeds`` runs.
+from the rung's bulk ESS, and whether the rung passes the verdict's criteria (a check of the sampler and of its
+ESS, apart from MBAR). **Summary** per observable and depth: coverage of the raw interval, of the honest one,
+among runs the verdict calls converged and among resolved thresholds (each with a 96% Wilson interval), misses
+flagged (unresolved) and silent (resolved, exact outside: the number that must be about 0), median |log10
+ratio|, median tokens, fraction converged; per observable the median over runs of the deepest exact tail that
+is resolved and covered (0 where none), and the mean square of the rungs' scores, apart for passing and failing
+rungs (about 1 among passing rungs where the sampler is unbiased and its ESS right). ``"complete": false``
+until every configuration has ``--seeds`` runs.
 
 Records carry a fingerprint of the library code they ran (and the runs' folders are named after it, so that a
 changed library never resumes an old run); the summary uses the current fingerprint and budget only.
@@ -385,6 +387,7 @@ def estimate_one(configuration: Configuration, seed: int, args, work: Path) -> d
         "ladder": result.ladder.tolist(),
         "ladder_notes": list(result.notes),
         "rung_mean_scores": rung_mean_scores(configuration, result.ladder, result.rung_means, result.rungs.ess_bulk),
+        "rung_passes": [not why for why in result.rungs.failures],
         "depths": depth_records(configuration, result),
     }
 
@@ -480,6 +483,17 @@ def depth_summary(entries: list[tuple[dict, dict]]) -> dict:
     }
 
 
+def rung_score_summary(runs: list[dict]) -> dict:
+    """Mean square of the rungs' scores (:func:`rung_mean_scores`), apart for the rungs that pass the verdict's
+    criteria and those that fail them: ≈ 1 among passing rungs where the sampler and its ESS are right."""
+    scores = np.concatenate([run["rung_mean_scores"] for run in runs] or [[]])
+    passes = np.concatenate([run["rung_passes"] for run in runs] or [[]]).astype(bool)
+    return {
+        group: {"n": int(chosen.sum()), "mean_square": float(np.mean(scores[chosen] ** 2)) if chosen.any() else None}
+        for group, chosen in (("passing", passes), ("failing", ~passes))
+    }
+
+
 def deepest_covered(run: dict) -> float:
     """log10 of the deepest exact tail of a run that is resolved and covered; 0 where none."""
     values = [d["log10_exact"] for d in run["depths"] if d["resolved"] and d["covered"] and d["decided"]]
@@ -494,14 +508,9 @@ def summarise(records: list[dict]) -> dict:
         if not runs:
             continue
         depths = sorted({d["depth"] for run in runs for d in run["depths"]})
-        scores = np.concatenate([run["rung_mean_scores"] for run in runs if "rung_mean_scores" in run] or [[]])
         summary[family] = {
             "runs": len(runs),
-            # mean square of the rung means' errors in standard errors (1 where the sampler and its ESS are right)
-            "rung_mean_scores": {
-                "n": int(scores.size),
-                "mean_square": float(np.mean(scores**2)) if scores.size else None,
-            },
+            "rung_mean_scores": rung_score_summary([run for run in runs if "rung_passes" in run]),
             "deepest_covered_log10": {
                 "median": float(np.median([deepest_covered(run) for run in runs])),
                 "min": float(min(deepest_covered(run) for run in runs)),
@@ -557,9 +566,11 @@ def table(summary: dict) -> str:
         f"{family} 10^{entry['deepest_covered_log10']['median']:.1f}" for family, entry in summary.items()
     )
     scores = "; ".join(
-        f"{family} {entry['rung_mean_scores']['mean_square']:.2f} ({entry['rung_mean_scores']['n']} rungs)"
+        f"{family} {group} {entry['rung_mean_scores'][group]['mean_square']:.3g} "
+        f"({entry['rung_mean_scores'][group]['n']} rungs)"
         for family, entry in summary.items()
-        if entry.get("rung_mean_scores", {}).get("n")
+        for group in ("passing", "failing")
+        if entry["rung_mean_scores"][group]["n"]
     )
     return (
         common.format_table(columns, rows)

@@ -107,7 +107,12 @@ def test_coverage_of_the_one_call_estimate_writes_results(tmp_path, monkeypatch)
         scores = [(run["rung_mean_scores"], run["ladder"]) for run in results["runs"] if run["family"] == family]
         assert all(len(s) == len(ladder) and all(map(math.isfinite, s)) for s, ladder in scores)
         flat = np.concatenate([s for s, _ in scores])
-        assert entry["rung_mean_scores"] == {"n": flat.size, "mean_square": pytest.approx(np.mean(flat**2))}
+        passes = np.concatenate([run["rung_passes"] for run in results["runs"] if run["family"] == family])
+        groups = entry["rung_mean_scores"]
+        assert groups["passing"]["n"] == passes.sum() and groups["failing"]["n"] == (~passes).sum()
+        for group, chosen in (("passing", passes), ("failing", ~passes)):
+            expected = np.mean(flat[chosen] ** 2) if chosen.any() else None
+            assert groups[group]["mean_square"] == (expected if expected is None else pytest.approx(expected))
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
