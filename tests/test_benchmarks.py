@@ -95,6 +95,36 @@ def test_agreement_thresholds_step_through_the_direct_sample_and_beyond():
     np.testing.assert_array_equal(estimate_agreement.overlap(first, second), [True, False, False])
 
 
+def test_rung_scores_are_errors_in_standard_errors_of_the_exact_tilted_law():
+    from types import SimpleNamespace
+
+    from rarelib.exact import solvable
+
+    coverage = SimpleNamespace(**runpy.run_path(str(BENCHMARKS / "coverage.py")))  # not the coverage package
+    spec = coverage.draw_models(1, 0, tiny=True)[0]
+    configuration = coverage.configure(spec, "repeats", [2.0], reference_samples=0)
+    ladder, ess = np.array([0.0, -0.5, -1.0]), np.array([100.0, 400.0, 25.0])
+    observable = coverage.exact_observable(spec, "repeats")
+    exact = solvable.tilted_mean(configuration.model, observable, spec.prompt, spec.length, ladder)
+    step = 1e-6  # the tilted variance is −dm/dλ: checked here with a finer difference than the benchmark's
+    variance = (
+        solvable.tilted_mean(configuration.model, observable, spec.prompt, spec.length, ladder - step)
+        - solvable.tilted_mean(configuration.model, observable, spec.prompt, spec.length, ladder + step)
+    ) / (2 * step)
+    np.testing.assert_allclose(coverage.rung_mean_scores(configuration, ladder, exact, ess), 0.0, atol=1e-12)
+    shifted = exact + np.array([1.0, -2.0, 3.0]) * np.sqrt(variance / ess)
+    np.testing.assert_allclose(
+        coverage.rung_mean_scores(configuration, ladder, shifted, ess), [1.0, -2.0, 3.0], rtol=1e-5
+    )
+    summary = coverage.rung_score_summary(
+        [
+            {"rung_mean_scores": [1.0, -2.0, 3.0], "rung_passes": [True, False, True]},
+            {"rung_mean_scores": [], "rung_passes": []},
+        ]
+    )
+    assert summary == {"passing": {"n": 2, "mean_square": 5.0}, "failing": {"n": 1, "mean_square": 4.0}}
+
+
 # ----------------------------------------------------------------------------- smoke runs
 
 
